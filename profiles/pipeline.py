@@ -1,0 +1,259 @@
+"""The pipeline framework: profile types declare ordered generators, processors and
+post-processors (seed 000's stages); a run walks them batch by batch.
+
+A stage works on a whole batch (a list of :class:`WorkItem`), so a processor may send one
+API call per item (FreeAgent) or one per batch (Emarsys). Stages never open database
+transactions around network calls; :class:`QueueAndLog` writes every outcome of the batch
+in one short transaction.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from abc import ABC, abstractmethod
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from profiles.models import Profile, QueueEntity, QueueStatus, Run, RunEvent, SyncStatus
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+
+class Outcome(enum.StrEnum):
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    SKIPPED = "skipped"
+    FAILED = "failed"  # permanent: needs a person
+    RETRY = "retry"  # transient: try again later
+    AMBIGUOUS = "ambiguous"  # counted as failed: needs a person
+
+
+@dataclass
+class WorkItem:
+    """One entity travelling through the stages of a batch."""
+
+    entity: Any  # a QueueEntity subclass instance
+    payload: dict[str, Any] | None = None
+    outcome: Outcome | None = None
+    message: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+    remote_id: str | None = None
+    payload_hash: str | None = None
+    retry_after: float | None = None
+    context: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def done(self) -> bool:
+        """Later stages skip items that already have an outcome."""
+        return self.outcome is not None
+
+    def finish(self, outcome: Outcome, message: str = "", **details: Any) -> None:
+        self.outcome = outcome
+        self.message = message
+        self.details.update(details)
+
+
+@dataclass
+class BatchContext:
+    """What every stage of one batch can see."""
+
+    profile: Profile
+    run: Run
+    worker_id: str
+    dry_run: bool = False
+    shared: dict[str, Any] = field(default_factory=dict)  # e.g. API clients built once
+
+    def log(self, message: str, *, level: str = "info", entity_id: int | None = None) -> None:
+        """Write a line to the profile type's log file and to the run's history."""
+        logger = logging.getLogger(f"contactsync.{self.profile.type}")
+        logger.log(
+            logging.getLevelNamesMapping().get(level.upper(), logging.INFO),
+            "profile=%s run=%s %s",
+            self.profile.pk,
+            self.run.pk,
+            message,
+        )
+        RunEvent.objects.create(run=self.run, level=level, message=message, entity_id=entity_id)
+
+
+class Stage(ABC):
+    """One step of the pipeline. ``kind`` and ``sort_order`` decide where it runs."""
+
+    kind: ClassVar[str]  # "generator" | "processor" | "post_processor"
+    name: ClassVar[str]
+    sort_order: ClassVar[int]
+
+    @abstractmethod
+    def process(self, ctx: BatchContext, items: Sequence[WorkItem]) -> None:
+        """Work on the items of one batch (skip those that are ``done``)."""
+
+
+class Generator(Stage, ABC):
+    kind = "generator"
+
+
+class Processor(Stage, ABC):
+    kind = "processor"
+
+
+class PostProcessor(Stage, ABC):
+    kind = "post_processor"
+
+
+KIND_ORDER = {"generator": 0, "processor": 1, "post_processor": 2}
+
+_OUTCOME_STATUS = {
+    Outcome.CREATED: (SyncStatus.CREATED, QueueStatus.COMPLETE),
+    Outcome.UPDATED: (SyncStatus.UPDATED, QueueStatus.COMPLETE),
+    Outcome.UNCHANGED: (SyncStatus.UNCHANGED, QueueStatus.COMPLETE),
+    Outcome.SKIPPED: (SyncStatus.SKIPPED, QueueStatus.COMPLETE),
+    Outcome.FAILED: (SyncStatus.FAILED, QueueStatus.FAILED),
+    Outcome.AMBIGUOUS: (SyncStatus.AMBIGUOUS, QueueStatus.FAILED),
+}
+
+_RUN_COUNTER = {
+    Outcome.CREATED: "created",
+    Outcome.UPDATED: "updated",
+    Outcome.UNCHANGED: "unchanged",
+    Outcome.SKIPPED: "skipped",
+    Outcome.FAILED: "failed",
+    Outcome.AMBIGUOUS: "failed",
+}
+
+RETRY_BASE_DELAY = timedelta(minutes=5)
+
+
+class QueueAndLog(PostProcessor):
+    """Post-processor "Queue & Log" (sort 100): status, queue_status, message, processed_at,
+    retry schedule, run counters and a log line — for the whole batch in one transaction.
+
+    Transient failures (``Outcome.RETRY``) are retried on later runs when the profile has
+    *Enable automatic retry on failure* on, up to *Maximum retry attempts*; then (or when
+    retry is off) the contact is failed with the reason. Dry runs write nothing to entities.
+    """
+
+    name = "Queue & Log"
+    sort_order = 100
+
+    def process(self, ctx: BatchContext, items: Sequence[WorkItem]) -> None:
+        now = timezone.now()
+        counts: Counter[str] = Counter()
+        for item in items:
+            if item.outcome is None:
+                item.finish(Outcome.FAILED, "No stage produced an outcome for this contact.")
+            if ctx.dry_run:
+                counts[_RUN_COUNTER.get(item.outcome, "retried")] += 1
+        if ctx.dry_run:
+            # A dry run changes no entity; it only counts what would happen.
+            self._bump(ctx.run, counts)
+            return
+        with transaction.atomic():
+            for item in items:
+                counts[self._apply(ctx, item, now)] += 1
+            self._bump(ctx.run, counts)
+        for item in items:
+            if item.outcome in (Outcome.FAILED, Outcome.AMBIGUOUS, Outcome.RETRY):
+                ctx.log(
+                    f"{item.entity} {item.outcome.value}: {item.message}",
+                    level="warning" if item.outcome == Outcome.RETRY else "error",
+                    entity_id=item.entity.pk,
+                )
+
+    def _apply(self, ctx: BatchContext, item: WorkItem, now: Any) -> str:
+        entity = item.entity
+        profile = ctx.profile
+        outcome = item.outcome
+        assert outcome is not None
+        entity.processed_at = now
+        entity.claimed_by = ""
+        entity.claimed_at = None
+        if item.remote_id:
+            entity.remote_id = item.remote_id
+        message: dict[str, Any] = {"outcome": outcome.value, "text": item.message, "at": now.isoformat()}
+        if item.details:
+            message["details"] = item.details
+        counter: str
+        if outcome == Outcome.RETRY:
+            entity.attempts += 1
+            if profile.enable_retry_on_failure and entity.attempts < profile.retry_max_attempts:
+                delay = RETRY_BASE_DELAY * (2 ** (entity.attempts - 1))
+                if item.retry_after:
+                    delay = max(delay, timedelta(seconds=item.retry_after))
+                entity.next_attempt_at = now + delay
+                entity.queue_status = QueueStatus.RETRY
+                entity.status = SyncStatus.FAILED
+                message["next_attempt_at"] = entity.next_attempt_at.isoformat()
+                counter = "retried"
+            else:
+                entity.queue_status = QueueStatus.FAILED
+                entity.status = SyncStatus.FAILED
+                entity.next_attempt_at = None
+                reason = (
+                    f"gave up after {entity.attempts} attempt(s)"
+                    if profile.enable_retry_on_failure
+                    else "automatic retry is disabled"
+                )
+                message["text"] = f"{item.message} ({reason})"
+                counter = "failed"
+        else:
+            sync_status, queue_status = _OUTCOME_STATUS[outcome]
+            entity.status = sync_status
+            entity.queue_status = queue_status
+            entity.next_attempt_at = None
+            if outcome in (Outcome.FAILED, Outcome.AMBIGUOUS):
+                entity.attempts += 1
+            else:
+                entity.attempts = 0
+                if item.payload_hash is not None:
+                    entity.last_payload_hash = item.payload_hash
+            counter = _RUN_COUNTER[outcome]
+        entity.message = message
+        entity.save(
+            update_fields=[
+                "processed_at",
+                "claimed_by",
+                "claimed_at",
+                "remote_id",
+                "attempts",
+                "next_attempt_at",
+                "queue_status",
+                "status",
+                "message",
+                "last_payload_hash",
+            ]
+        )
+        return counter
+
+    @staticmethod
+    def _bump(run: Run, counts: Counter[str]) -> None:
+        updates: dict[str, Any] = {name: F(name) + n for name, n in counts.items() if n}
+        updates["heartbeat_at"] = timezone.now()
+        Run.objects.filter(pk=run.pk).update(**updates)
+
+
+def sorted_stages(stages: Sequence[type[Stage]]) -> list[type[Stage]]:
+    """Generators, then processors, then post-processors, each by sort order."""
+    return sorted(stages, key=lambda s: (KIND_ORDER[s.kind], s.sort_order))
+
+
+__all__ = [
+    "BatchContext",
+    "Generator",
+    "Outcome",
+    "PostProcessor",
+    "Processor",
+    "QueueAndLog",
+    "QueueEntity",
+    "Stage",
+    "WorkItem",
+    "sorted_stages",
+]

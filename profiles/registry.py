@@ -1,0 +1,112 @@
+"""Profile types: what each kind of sync job collects and which stages it runs."""
+
+from __future__ import annotations
+
+import importlib
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from django.conf import settings
+
+from profiles.pipeline import BatchContext, Stage, sorted_stages
+
+if TYPE_CHECKING:
+    from django.db.models import QuerySet
+
+    from profiles.models import Profile, QueueEntity, Run
+
+
+@dataclass(frozen=True)
+class ExtraSchedule:
+    """A beat entry beyond the profile's main schedule (e.g. Emarsys' daily background run)."""
+
+    key: str
+    cron: str
+    task: str
+    kwargs: dict[str, Any]
+
+
+class ProfileType(ABC):
+    """The contract of a profile type. Subclass, set the class attributes, and
+    :func:`register` an instance."""
+
+    type_id: ClassVar[str]
+    label: ClassVar[str]
+    source_client_type: ClassVar[str | None] = "magento"
+    target_client_type: ClassVar[str | None] = None
+    stages: ClassVar[list[type[Stage]]] = []
+
+    @property
+    @abstractmethod
+    def entity_model(self) -> type[QueueEntity]:
+        """The concrete queue model whose rows this type processes."""
+
+    def entities(self, profile: Profile) -> QuerySet[Any]:
+        return self.entity_model.objects.filter(profile=profile)
+
+    def ordered_stages(self) -> list[Stage]:
+        return [stage() for stage in sorted_stages(self.stages)]
+
+    @abstractmethod
+    def collect(self, *, profile: Profile, run: Run) -> int:
+        """Read the source incrementally and mark changed people pending.
+
+        Runs before any batch, outside a transaction (it does network I/O). Returns the
+        number of entities collected (marked pending) by this call.
+        """
+
+    def prepare_batch(self, ctx: BatchContext) -> None:
+        """Build what every stage of a batch shares (API clients …) into ``ctx.shared``."""
+
+    def finish_run(self, *, profile: Profile, run: Run) -> None:
+        """Called once when a run closes (e.g. store cursors)."""
+
+    def extra_schedules(self, profile: Profile) -> list[ExtraSchedule]:
+        """Beat entries this type needs besides the main schedule."""
+        return []
+
+    def default_settings(self) -> dict[str, Any]:
+        return {}
+
+    def validate_settings(self, profile: Profile) -> dict[str, list[str]]:
+        """Field-keyed validation errors of the type-specific settings."""
+        return {}
+
+
+_REGISTRY: dict[str, ProfileType] = {}
+
+
+def register(profile_type: ProfileType) -> ProfileType:
+    """Register a profile type instance under its ``type_id`` (idempotent)."""
+    _REGISTRY[profile_type.type_id] = profile_type
+    return profile_type
+
+
+def get(type_id: str) -> ProfileType:
+    try:
+        return _REGISTRY[type_id]
+    except KeyError:
+        known = ", ".join(sorted(_REGISTRY)) or "none"
+        raise UnknownProfileType(f"Unknown profile type {type_id!r} (known: {known})") from None
+
+
+def all_types() -> list[ProfileType]:
+    return sorted(_REGISTRY.values(), key=lambda t: t.type_id)
+
+
+def choices() -> list[tuple[str, str]]:
+    return [(t.type_id, t.label) for t in all_types()]
+
+
+class UnknownProfileType(LookupError):
+    pass
+
+
+def load_profile_type_modules() -> None:
+    """Import extra modules that register profile types (the PROFILE_TYPE_MODULES setting).
+
+    Apps register their own types from ``AppConfig.ready`` (see ``contacts.apps``).
+    """
+    for module in getattr(settings, "PROFILE_TYPE_MODULES", []):
+        importlib.import_module(module)

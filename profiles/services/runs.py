@@ -1,0 +1,308 @@
+"""Starting, executing and closing runs; claiming batches of entities.
+
+The flow of one run::
+
+    run_start ──► run_execute: collect (network, no transaction)
+                      │
+                      ├─ foreground (CLI): loop batch_process until nothing is claimable
+                      └─ background: enqueue N `profiles.run_batches` tasks; each worker loop
+                         claims batches with SELECT … FOR UPDATE SKIP LOCKED until none remain
+                      ▼
+                  run_close_if_done: the last one out closes the Run with honest counts
+
+Stale claims of dead workers are put back to pending by :func:`entities_reclaim_stale`
+(a beat task every minute), which also re-enqueues the batches of runs still open.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import socket
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from profiles import registry
+from profiles.models import (
+    ACTIVE_RUN_STATUSES,
+    Profile,
+    QueueStatus,
+    Run,
+    RunEvent,
+    RunStatus,
+    RunTrigger,
+)
+from profiles.pipeline import BatchContext, WorkItem
+
+logger = logging.getLogger(__name__)
+
+ProgressCallback = Callable[[Run, int], None]
+
+
+class RunAlreadyActive(Exception):
+    """The profile already has a queued or running run; overlapping runs are refused."""
+
+    def __init__(self, profile: Profile, active: Run | None) -> None:
+        self.profile = profile
+        self.active = active
+        which = f" (run {active.pk}, {active.status})" if active else ""
+        super().__init__(f"Profile '{profile.name}' is already running{which}.")
+
+
+def worker_identity() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def run_start(
+    *,
+    profile: Profile,
+    trigger: str = RunTrigger.BUTTON,
+    dry_run: bool = False,
+    entity_ids: Sequence[int] | None = None,
+    foreground: bool = False,
+    progress: ProgressCallback | None = None,
+) -> Run:
+    """Create a Run for the profile and execute it — in this process (``foreground``, the
+    CLI) or on the Celery workers. Refuses to overlap an active run of the same profile.
+    """
+    registry.get(profile.type)  # unknown types fail before a Run is created
+    scope: dict[str, Any] = {}
+    if entity_ids:
+        scope["entity_ids"] = sorted({int(i) for i in entity_ids})
+    try:
+        with transaction.atomic():
+            run = Run.objects.create(
+                profile=profile, trigger=trigger, dry_run=dry_run, scope=scope
+            )
+    except IntegrityError:
+        active = Run.objects.filter(profile=profile, status__in=ACTIVE_RUN_STATUSES).first()
+        raise RunAlreadyActive(profile, active) from None
+    if foreground:
+        run_execute(run_id=run.pk, foreground=True, progress=progress)
+        run.refresh_from_db()
+    else:
+        from profiles.tasks import run_execute_task
+
+        transaction.on_commit(lambda: run_execute_task.delay(run_id=run.pk))
+    return run
+
+
+def run_execute(
+    *, run_id: int, foreground: bool = False, progress: ProgressCallback | None = None
+) -> Run:
+    """Collect, then process every claimable entity (here or by fanning out to workers)."""
+    run = Run.objects.select_related("profile").get(pk=run_id)
+    if run.status != RunStatus.QUEUED:
+        logger.info("run %s is %s, not executing it again", run.pk, run.status)
+        return run
+    profile = run.profile
+    ptype = registry.get(profile.type)
+    now = timezone.now()
+    Run.objects.filter(pk=run.pk).update(
+        status=RunStatus.RUNNING, started_at=now, heartbeat_at=now
+    )
+    run.status = RunStatus.RUNNING
+    run.started_at = now
+    try:
+        collected = 0 if run.scope.get("entity_ids") else ptype.collect(profile=profile, run=run)
+    except Exception as exc:
+        logger.exception("collection failed for run %s", run.pk)
+        _event(run, f"Collection failed: {exc}", level="error")
+        run_close(run=run, error=f"Collection failed: {exc}")
+        run.refresh_from_db()
+        return run
+    claimable = claimable_entities(run=run).count()
+    Run.objects.filter(pk=run.pk).update(collected=collected, heartbeat_at=timezone.now())
+    _event(run, f"Collected {collected} changed contact(s); {claimable} to process.")
+    if foreground or run.dry_run:
+        worker = f"cli:{worker_identity()}"
+        while batch_process(run_id=run.pk, worker_id=worker):
+            if progress is not None:
+                run.refresh_from_db()
+                progress(run, claimable)
+        run_close_if_done(run_id=run.pk)
+    else:
+        from profiles.tasks import run_batches_task
+
+        batches = max(1, math.ceil(claimable / profile.process_batch_size))
+        for _ in range(batches):
+            run_batches_task.delay(run_id=run.pk)
+    run.refresh_from_db()
+    return run
+
+
+def claimable_entities(*, run: Run) -> QuerySet[Any]:
+    """Pending entities of the run's profile that are due, within the run's scope."""
+    ptype = registry.get(run.profile.type)
+    qs = ptype.entities(run.profile).filter(queue_status=QueueStatus.PENDING)
+    qs = qs.filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=timezone.now()))
+    if run.scope.get("entity_ids"):
+        qs = qs.filter(pk__in=run.scope["entity_ids"])
+    return qs
+
+
+def run_has_claimable(*, run_id: int) -> bool:
+    run = Run.objects.select_related("profile").get(pk=run_id)
+    return run.status == RunStatus.RUNNING and claimable_entities(run=run).exists()
+
+
+def entities_claim(*, run: Run, worker_id: str, limit: int, after_pk: int = 0) -> list[Any]:
+    """Claim up to ``limit`` claimable entities for ``worker_id`` and return them.
+
+    On PostgreSQL the rows are locked with ``FOR UPDATE SKIP LOCKED`` so concurrent workers
+    never claim the same entity; on SQLite the IMMEDIATE transaction serialises writers,
+    which gives the same guarantee on one machine. Dry runs claim nothing: they read the
+    next ``limit`` entities after ``after_pk`` and leave them as they are.
+    """
+    qs = claimable_entities(run=run).order_by("pk")
+    if run.dry_run:
+        return list(qs.filter(pk__gt=after_pk)[:limit])
+    with transaction.atomic():
+        locked = qs.select_for_update(skip_locked=True, of=("self",))
+        if connection.vendor != "postgresql":
+            locked = qs
+        ids = list(locked.values_list("pk", flat=True)[:limit])
+        if not ids:
+            return []
+        model = qs.model
+        model.objects.filter(pk__in=ids).update(
+            queue_status=QueueStatus.PROCESSING,
+            claimed_by=worker_id[:200],
+            claimed_at=timezone.now(),
+            run=run,
+        )
+    return list(model.objects.filter(pk__in=ids).order_by("pk"))
+
+
+def batch_process(*, run_id: int, worker_id: str, after_pk: int = 0) -> int:
+    """Claim one batch and walk it through the profile type's stages. Returns its size."""
+    run = Run.objects.select_related("profile").get(pk=run_id)
+    if run.status != RunStatus.RUNNING:
+        return 0
+    profile = run.profile
+    ptype = registry.get(profile.type)
+    if run.dry_run:
+        after_pk = int(run.scope.get("dry_run_cursor", after_pk))
+    entities = entities_claim(
+        run=run, worker_id=worker_id, limit=profile.process_batch_size, after_pk=after_pk
+    )
+    if not entities:
+        return 0
+    if run.dry_run:
+        run.scope["dry_run_cursor"] = entities[-1].pk
+        Run.objects.filter(pk=run.pk).update(scope=run.scope)
+    ctx = BatchContext(profile=profile, run=run, worker_id=worker_id, dry_run=run.dry_run)
+    items = [WorkItem(entity=e) for e in entities]
+    ptype.prepare_batch(ctx)
+    for stage in ptype.ordered_stages():
+        stage.process(ctx, items)
+    return len(entities)
+
+
+def run_close_if_done(*, run_id: int) -> bool:
+    """Close the run when nothing of it is claimable or in flight. Returns True if closed."""
+    run = Run.objects.select_related("profile").get(pk=run_id)
+    if run.status != RunStatus.RUNNING:
+        return False
+    ptype = registry.get(run.profile.type)
+    in_flight = ptype.entities(run.profile).filter(
+        queue_status=QueueStatus.PROCESSING, run=run
+    )
+    if in_flight.exists():
+        return False
+    if not run.dry_run and claimable_entities(run=run).exists():
+        return False
+    run_close(run=run)
+    return True
+
+
+def run_close(*, run: Run, error: str = "") -> None:
+    """Finish the run once: status from its counts, a summary, the type's finish hook."""
+    with transaction.atomic():
+        locked = Run.objects.select_for_update().get(pk=run.pk)
+        if locked.status not in ACTIVE_RUN_STATUSES:
+            return
+        if error:
+            status = RunStatus.FAILED
+        elif locked.failed and (locked.created + locked.updated + locked.unchanged + locked.skipped):
+            status = RunStatus.PARTIAL
+        elif locked.failed:
+            status = RunStatus.FAILED
+        else:
+            status = RunStatus.PARTIAL if locked.retried else RunStatus.SUCCESS
+        locked.status = status
+        locked.finished_at = timezone.now()
+        locked.summary = error or run_summary(locked)
+        locked.save(update_fields=["status", "finished_at", "summary"])
+    if not error and not locked.dry_run:
+        registry.get(locked.profile.type).finish_run(profile=locked.profile, run=locked)
+    _event(locked, f"Run finished: {locked.get_status_display()}. {locked.summary}")
+
+
+def run_summary(run: Run) -> str:
+    parts = [
+        f"{run.collected} collected",
+        f"{run.created} created",
+        f"{run.updated} updated",
+        f"{run.unchanged} unchanged",
+        f"{run.skipped} skipped",
+        f"{run.failed} failed",
+    ]
+    if run.retried:
+        parts.append(f"{run.retried} deferred for retry")
+    prefix = "Dry run — nothing was sent: " if run.dry_run else ""
+    return prefix + ", ".join(parts) + "."
+
+
+def entities_reclaim_stale(*, older_than: timedelta | None = None) -> int:
+    """Put claims of dead workers back to pending and re-enqueue the runs they belong to.
+
+    A claim is stale when it is older than ``PIPELINE_STALE_CLAIM_SECONDS`` (the batch
+    task's hard time limit is below it, so a live worker never holds a claim that long).
+    Also closes runs that have nothing left to do. Returns the number of entities reclaimed.
+    """
+    from profiles.tasks import run_batches_task
+
+    older_than = older_than or timedelta(seconds=settings.PIPELINE_STALE_CLAIM_SECONDS)
+    cutoff = timezone.now() - older_than
+    reclaimed = 0
+    for ptype in registry.all_types():
+        model = ptype.entity_model
+        with transaction.atomic():
+            stale = model.objects.filter(
+                queue_status=QueueStatus.PROCESSING, claimed_at__lt=cutoff
+            )
+            if connection.vendor == "postgresql":
+                stale = stale.select_for_update(skip_locked=True)
+            ids = list(stale.values_list("pk", flat=True))
+            if ids:
+                reclaimed += model.objects.filter(pk__in=ids).update(
+                    queue_status=QueueStatus.PENDING, claimed_by="", claimed_at=None
+                )
+        if ids:
+            logger.warning("reclaimed %d stale claim(s) of %s", len(ids), ptype.type_id)
+    never_started = Run.objects.filter(status=RunStatus.QUEUED, created_at__lt=cutoff)
+    for run in never_started.select_related("profile"):
+        run_close(run=run, error="The run was queued but no worker started it (is a worker running?).")
+    for run in Run.objects.filter(status=RunStatus.RUNNING).select_related("profile"):
+        if run.dry_run:
+            continue
+        if run_close_if_done(run_id=run.pk):
+            continue
+        if claimable_entities(run=run).exists():
+            run_batches_task.delay(run_id=run.pk)
+    return reclaimed
+
+
+def _event(run: Run, message: str, *, level: str = "info") -> None:
+    logging.getLogger(f"contactsync.{run.profile.type}").info(
+        "profile=%s run=%s %s", run.profile_id, run.pk, message
+    )
+    RunEvent.objects.create(run=run, level=level, message=message)

@@ -1,0 +1,54 @@
+"""Celery tasks: thin adapters that pass ids to services. Names are explicit and stable."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+from profiles.models import Profile, RunTrigger
+from profiles.services import runs
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(name="profiles.run_profile_scheduled", ignore_result=True)
+def run_profile_scheduled(profile_id: int) -> None:
+    """Beat entry point: start a scheduled run unless one is already active."""
+    profile = Profile.objects.filter(pk=profile_id).first()
+    if profile is None:
+        logger.warning("scheduled run for missing profile %s ignored", profile_id)
+        return
+    if not profile.status:
+        logger.info("profile %s has its schedule disabled; not running", profile_id)
+        return
+    try:
+        runs.run_start(profile=profile, trigger=RunTrigger.SCHEDULE)
+    except runs.RunAlreadyActive as exc:
+        logger.info("%s Skipping this scheduled run.", exc)
+
+
+@shared_task(name="profiles.run_execute", ignore_result=True)
+def run_execute_task(run_id: int) -> None:
+    """Collect and fan the run out into batch tasks."""
+    runs.run_execute(run_id=run_id)
+
+
+@shared_task(name="profiles.run_batches", acks_late=True, ignore_result=True)
+def run_batches_task(run_id: int) -> None:
+    """Claim and process one batch of the run; queue a follow-up while work remains.
+
+    One batch per task keeps every task well inside its time limit (and so inside the
+    stale-claim timeout). Idempotent — it only ever takes what is still pending — hence
+    ``acks_late``.
+    """
+    if runs.batch_process(run_id=run_id, worker_id=runs.worker_identity()):
+        if runs.run_has_claimable(run_id=run_id):
+            run_batches_task.delay(run_id=run_id)
+    runs.run_close_if_done(run_id=run_id)
+
+
+@shared_task(name="profiles.reclaim_stale_claims", ignore_result=True)
+def reclaim_stale_claims() -> int:
+    """Hand claims of dead workers out again (beat, every minute)."""
+    return runs.entities_reclaim_stale()

@@ -1,0 +1,1 @@
+"""Settings: ``base`` (every environment) and ``test``."""
