@@ -34,7 +34,9 @@ T = TypeVar("T")
 
 DEFAULT_TIMEOUT = (5.0, 30.0)  # (connect, read) seconds
 USER_AGENT = "ContactSync/0.1 (+https://github.com/contact-sync)"
-SECRET_HEADERS = frozenset({"authorization", "x-wsse", "cookie", "set-cookie", "proxy-authorization"})
+SECRET_HEADERS = frozenset(
+    {"authorization", "x-wsse", "cookie", "set-cookie", "proxy-authorization"}
+)
 
 
 @dataclass(frozen=True)

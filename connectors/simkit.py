@@ -16,18 +16,20 @@ Only loopback addresses are ever bound.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import re
 import socket
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from http import HTTPStatus
+from socketserver import ThreadingMixIn
 from typing import Any
 from urllib.parse import parse_qsl
-from socketserver import ThreadingMixIn
 from wsgiref.simple_server import ServerHandler, WSGIRequestHandler, WSGIServer, make_server
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -255,7 +257,9 @@ class SimApp:
 
     # -- WSGI ------------------------------------------------------------------------------
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
         headers = {
@@ -308,7 +312,7 @@ def _reason(status: int) -> str:
 
 
 class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def handle(self) -> None:
@@ -317,22 +321,26 @@ class _QuietHandler(WSGIRequestHandler):
         if len(self.raw_requestline) > 65536 or not self.parse_request():
             return
         handler = _ResettableHandler(
-            self.rfile, self.wfile, self.get_stderr(), self.get_environ(), multithread=True
+            self.rfile,
+            self.wfile,  # type: ignore[arg-type]
+            self.get_stderr(),
+            self.get_environ(),
+            multithread=True,
         )
-        handler.request_handler = self  # type: ignore[attr-defined]
+        handler.request_handler = self
         handler.run(self.server.get_app())  # type: ignore[attr-defined]
 
 
 class _ResettableHandler(ServerHandler):
     request_handler: WSGIRequestHandler
+    environ: dict[str, Any]
 
     def finish_response(self) -> None:
         if self.environ.get("simkit.reset"):
             sock = self.request_handler.connection
-            try:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
-            except OSError:
-                pass
+            with contextlib.suppress(OSError):
+                # Linger 0: close with RST, as a real connection reset does.
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             sock.close()
             self.close()
             return

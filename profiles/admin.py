@@ -73,7 +73,7 @@ class RunEventInline(admin.TabularInline):
     model = RunEvent
     extra = 0
     can_delete = False
-    fields = ["created_at", "level", "message", "entity_id"]
+    fields = ("created_at", "level", "message", "entity_id")
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -112,7 +112,20 @@ class ProfileForm(forms.ModelForm):
 
     class Meta:
         model = Profile
-        fields = "__all__"
+        fields = [
+            "name",
+            "type",
+            "source_client",
+            "client",
+            "status",
+            "schedule_preset",
+            "schedule_cron",
+            "process_batch_size",
+            "enable_retry_on_failure",
+            "retry_max_attempts",
+            "api_behaviour",
+            "settings",
+        ]
 
 
 @admin.register(Profile)
@@ -123,7 +136,7 @@ class ProfileAdmin(admin.ModelAdmin):
     list_select_related = ["client", "source_client"]
     search_fields = ["name"]
     actions = ["export_now", "enable_schedule", "disable_schedule"]
-    fieldsets = [
+    fieldsets = (
         (None, {"fields": ["name", "type", "source_client"]}),
         ("1. Client configuration", {"fields": ["client"]}),
         (
@@ -141,7 +154,7 @@ class ProfileAdmin(admin.ModelAdmin):
         ),
         ("3. HTTP API configuration", {"fields": ["api_behaviour"]}),
         ("Type-specific settings", {"fields": ["settings"], "classes": ["collapse"]}),
-    ]
+    )
 
     @admin.display(description="Schedule")
     def schedule_display(self, obj: Profile) -> str:
@@ -152,7 +165,9 @@ class ProfileAdmin(admin.ModelAdmin):
         run = obj.runs.first()
         if run is None:
             return "—"
-        return format_html("{} · {}", run.get_status_display(), run.created_at.strftime("%Y-%m-%d %H:%M"))
+        return format_html(
+            "{} · {}", run.get_status_display(), run.created_at.strftime("%Y-%m-%d %H:%M")
+        )
 
     @admin.action(description="Export now", permissions=["change"])
     def export_now(self, request: HttpRequest, queryset: QuerySet[Profile]) -> None:

@@ -33,15 +33,18 @@ def decrypt(token: str) -> str:
     if not token.startswith(PREFIX):
         raise ValueError("value is not encrypted")
     try:
-        return _fernet(settings.FIELD_ENCRYPTION_KEY).decrypt(token[len(PREFIX) :].encode()).decode()
+        return (
+            _fernet(settings.FIELD_ENCRYPTION_KEY).decrypt(token[len(PREFIX) :].encode()).decode()
+        )
     except InvalidToken as exc:
         raise ImproperlyConfigured(
-            "Stored credentials cannot be decrypted with FIELD_ENCRYPTION_KEY (was the key changed?)"
+            "Stored credentials cannot be decrypted with FIELD_ENCRYPTION_KEY "
+            "(was the key changed?)"
         ) from exc
 
 
 class EncryptedJSONField(models.TextField):
-    """A dict stored as Fernet ciphertext. Reads give back the dict; the DB never sees plain text."""
+    """A dict stored as Fernet ciphertext; reads give back the dict, the DB never sees it."""
 
     description = "Encrypted JSON"
 

@@ -115,9 +115,7 @@ class Profile(models.Model):
     """One sync job: what to read, where to send it, when, and how."""
 
     name = models.CharField(max_length=100, unique=True)
-    type = models.CharField(
-        max_length=64, help_text="Profile type, e.g. freeagent_contact_export."
-    )
+    type = models.CharField(max_length=64, help_text="Profile type, e.g. freeagent_contact_export.")
     source_client = models.ForeignKey(
         Client,
         on_delete=models.PROTECT,
@@ -334,6 +332,9 @@ class RunEvent(models.Model):
 
     class Meta:
         ordering = ["created_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"[{self.level}] {self.message[:80]}"
 
 
 class QueueStatus(models.TextChoices):

@@ -151,7 +151,7 @@ class QueueAndLog(PostProcessor):
             if item.outcome is None:
                 item.finish(Outcome.FAILED, "No stage produced an outcome for this contact.")
             if ctx.dry_run:
-                counts[_RUN_COUNTER.get(item.outcome, "retried")] += 1
+                counts[_RUN_COUNTER.get(item.outcome, "retried") if item.outcome else "failed"] += 1
         if ctx.dry_run:
             # A dry run changes no entity; it only counts what would happen.
             self._bump(ctx.run, counts)
@@ -178,7 +178,11 @@ class QueueAndLog(PostProcessor):
         entity.claimed_at = None
         if item.remote_id:
             entity.remote_id = item.remote_id
-        message: dict[str, Any] = {"outcome": outcome.value, "text": item.message, "at": now.isoformat()}
+        message: dict[str, Any] = {
+            "outcome": outcome.value,
+            "text": item.message,
+            "at": now.isoformat(),
+        }
         if item.details:
             message["details"] = item.details
         counter: str

@@ -43,7 +43,7 @@ class ProfileType(ABC):
         """The concrete queue model whose rows this type processes."""
 
     def entities(self, profile: Profile) -> QuerySet[Any]:
-        return self.entity_model.objects.filter(profile=profile)
+        return self.entity_model._default_manager.filter(profile=profile)
 
     def ordered_stages(self) -> list[Stage]:
         return [stage() for stage in sorted_stages(self.stages)]

@@ -42,9 +42,9 @@ def run_batches_task(run_id: int) -> None:
     stale-claim timeout). Idempotent — it only ever takes what is still pending — hence
     ``acks_late``.
     """
-    if runs.batch_process(run_id=run_id, worker_id=runs.worker_identity()):
-        if runs.run_has_claimable(run_id=run_id):
-            run_batches_task.delay(run_id=run_id)
+    processed = runs.batch_process(run_id=run_id, worker_id=runs.worker_identity())
+    if processed and runs.run_has_claimable(run_id=run_id):
+        run_batches_task.delay(run_id=run_id)
     runs.run_close_if_done(run_id=run_id)
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
-from celery import Celery
+from celery import Celery, signals
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "syncapp.settings.base")
 
@@ -29,3 +30,15 @@ app.conf.update(
     },
 )
 app.autodiscover_tasks()
+
+
+@signals.celeryd_init.connect
+@signals.beat_init.connect
+def _ensure_broker_folders(**kwargs: object) -> None:
+    """The filesystem broker (embedded default) needs its folders to exist."""
+    from django.conf import settings
+
+    for key in ("data_folder_in", "data_folder_out", "processed_folder"):
+        folder = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get(key)
+        if folder:
+            Path(str(folder)).mkdir(parents=True, exist_ok=True)

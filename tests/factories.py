@@ -8,7 +8,7 @@ from contacts.models import ContactEntity
 from profiles.models import Client, ClientType, Profile
 
 
-class ClientFactory(factory.django.DjangoModelFactory):
+class ClientFactory(factory.django.DjangoModelFactory[Client]):
     class Meta:
         model = Client
 
@@ -18,7 +18,7 @@ class ClientFactory(factory.django.DjangoModelFactory):
     credentials = factory.LazyFunction(lambda: {"consumer_key": "ck", "consumer_secret": "cs"})
 
 
-class ProfileFactory(factory.django.DjangoModelFactory):
+class ProfileFactory(factory.django.DjangoModelFactory[Profile]):
     class Meta:
         model = Profile
 
@@ -27,7 +27,7 @@ class ProfileFactory(factory.django.DjangoModelFactory):
     process_batch_size = 10
 
 
-class ContactEntityFactory(factory.django.DjangoModelFactory):
+class ContactEntityFactory(factory.django.DjangoModelFactory[ContactEntity]):
     class Meta:
         model = ContactEntity
 

@@ -78,9 +78,7 @@ def run_start(
         scope["entity_ids"] = sorted({int(i) for i in entity_ids})
     try:
         with transaction.atomic():
-            run = Run.objects.create(
-                profile=profile, trigger=trigger, dry_run=dry_run, scope=scope
-            )
+            run = Run.objects.create(profile=profile, trigger=trigger, dry_run=dry_run, scope=scope)
     except IntegrityError:
         active = Run.objects.filter(profile=profile, status__in=ACTIVE_RUN_STATUSES).first()
         raise RunAlreadyActive(profile, active) from None
@@ -105,9 +103,7 @@ def run_execute(
     profile = run.profile
     ptype = registry.get(profile.type)
     now = timezone.now()
-    Run.objects.filter(pk=run.pk).update(
-        status=RunStatus.RUNNING, started_at=now, heartbeat_at=now
-    )
+    Run.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING, started_at=now, heartbeat_at=now)
     run.status = RunStatus.RUNNING
     run.started_at = now
     try:
@@ -172,13 +168,13 @@ def entities_claim(*, run: Run, worker_id: str, limit: int, after_pk: int = 0) -
         if not ids:
             return []
         model = qs.model
-        model.objects.filter(pk__in=ids).update(
+        model._default_manager.filter(pk__in=ids).update(
             queue_status=QueueStatus.PROCESSING,
             claimed_by=worker_id[:200],
             claimed_at=timezone.now(),
             run=run,
         )
-    return list(model.objects.filter(pk__in=ids).order_by("pk"))
+    return list(model._default_manager.filter(pk__in=ids).order_by("pk"))
 
 
 def batch_process(*, run_id: int, worker_id: str, after_pk: int = 0) -> int:
@@ -212,9 +208,7 @@ def run_close_if_done(*, run_id: int) -> bool:
     if run.status != RunStatus.RUNNING:
         return False
     ptype = registry.get(run.profile.type)
-    in_flight = ptype.entities(run.profile).filter(
-        queue_status=QueueStatus.PROCESSING, run=run
-    )
+    in_flight = ptype.entities(run.profile).filter(queue_status=QueueStatus.PROCESSING, run=run)
     if in_flight.exists():
         return False
     if not run.dry_run and claimable_entities(run=run).exists():
@@ -231,7 +225,9 @@ def run_close(*, run: Run, error: str = "") -> None:
             return
         if error:
             status = RunStatus.FAILED
-        elif locked.failed and (locked.created + locked.updated + locked.unchanged + locked.skipped):
+        elif locked.failed and (
+            locked.created + locked.updated + locked.unchanged + locked.skipped
+        ):
             status = RunStatus.PARTIAL
         elif locked.failed:
             status = RunStatus.FAILED
@@ -276,21 +272,23 @@ def entities_reclaim_stale(*, older_than: timedelta | None = None) -> int:
     for ptype in registry.all_types():
         model = ptype.entity_model
         with transaction.atomic():
-            stale = model.objects.filter(
+            stale = model._default_manager.filter(
                 queue_status=QueueStatus.PROCESSING, claimed_at__lt=cutoff
             )
             if connection.vendor == "postgresql":
                 stale = stale.select_for_update(skip_locked=True)
             ids = list(stale.values_list("pk", flat=True))
             if ids:
-                reclaimed += model.objects.filter(pk__in=ids).update(
+                reclaimed += model._default_manager.filter(pk__in=ids).update(
                     queue_status=QueueStatus.PENDING, claimed_by="", claimed_at=None
                 )
         if ids:
             logger.warning("reclaimed %d stale claim(s) of %s", len(ids), ptype.type_id)
     never_started = Run.objects.filter(status=RunStatus.QUEUED, created_at__lt=cutoff)
     for run in never_started.select_related("profile"):
-        run_close(run=run, error="The run was queued but no worker started it (is a worker running?).")
+        run_close(
+            run=run, error="The run was queued but no worker started it (is a worker running?)."
+        )
     for run in Run.objects.filter(status=RunStatus.RUNNING).select_related("profile"):
         if run.dry_run:
             continue

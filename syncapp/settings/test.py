@@ -7,14 +7,14 @@ import os
 os.environ.setdefault("DJANGO_DEBUG", "1")
 os.environ.setdefault("CONTACT_SYNC_VAR_DIR", os.path.join(os.getcwd(), "var", "test"))
 
-from .base import *  # noqa: E402, F403
-from .base import LOGGING, env  # noqa: E402
+from .base import *  # noqa: F403
+from .base import LOGGING, env
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
 CELERY_TASK_EAGER_PROPAGATES = True
-LOGGING["root"] = {"handlers": ["console"], "level": "WARNING"}  # type: ignore[index]
+LOGGING["root"] = {"handlers": ["console"], "level": "WARNING"}
 
 # The test-only profile type that proves the pipeline framework.
 PROFILE_TYPE_MODULES = [*env.list("PROFILE_TYPE_MODULES", default=[]), "tests.pipeline_types"]

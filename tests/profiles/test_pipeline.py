@@ -81,7 +81,8 @@ def test_transient_failure_is_deferred_when_retry_is_on_then_fails_after_max_att
 
     # Not due yet: the next run leaves it alone.
     second = runs.run_start(profile=profile, foreground=True)
-    assert second.processed == 0 and second.retried == 0
+    assert second.processed == 0
+    assert second.retried == 0
 
     # Due: the retry is attempted again and, at the maximum, fails for good.
     ContactEntity.objects.filter(pk=flaky.pk).update(

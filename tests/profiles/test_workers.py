@@ -46,7 +46,7 @@ def broker(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     try:
         yield queue
         with celery_app.connection_for_write() as conn:
-            conn.default_channel.queue_delete(queue)
+            conn.default_channel.queue_delete(queue)  # type: ignore[attr-defined]
     finally:
         conf.update(saved)
 
@@ -59,7 +59,9 @@ def trace_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def start_worker(broker: str, trace_dir: Path) -> Iterator[Callable[[str], subprocess.Popen[bytes]]]:
+def start_worker(
+    broker: str, trace_dir: Path
+) -> Iterator[Callable[[str], subprocess.Popen[bytes]]]:
     workers: list[subprocess.Popen[bytes]] = []
     db = connection.settings_dict
     database_url = (

@@ -1,0 +1,40 @@
+# Contact Sync — the two commands of the README's quick start, and their helpers.
+PY ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: venv demo test lint typecheck checks pytest clean
+
+$(STAMP): pyproject.toml requirements.lock
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.lock
+	@touch $(STAMP)
+
+## venv: create or update the virtualenv from the pinned requirements.lock
+venv: $(STAMP)
+
+## demo: run the product on its embedded default (SQLite, filesystem broker, simulators)
+demo: venv
+	DJANGO_DEBUG=1 $(BIN)/python manage.py demo
+
+## test: lint, type-check, Django checks, migrations check and the whole test suite
+test: venv lint typecheck checks pytest
+
+lint:
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck:
+	$(BIN)/mypy .
+
+checks:
+	DJANGO_SETTINGS_MODULE=syncapp.settings.test $(BIN)/python manage.py check
+	DJANGO_SETTINGS_MODULE=syncapp.settings.test $(BIN)/python manage.py makemigrations --check --dry-run
+
+pytest:
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) var/test .pytest_cache .mypy_cache .ruff_cache

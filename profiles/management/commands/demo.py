@@ -1,0 +1,158 @@
+"""`python manage.py demo` — the product on its embedded default, in one command.
+
+Migrates the SQLite database, creates (or resets) an admin user and prints its password,
+then runs the web server and a Celery worker with embedded beat (filesystem broker) — and,
+when the simulators are available, the API simulators with a seeded store — until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandParser
+
+
+class Command(BaseCommand):
+    help = "Run Contact Sync locally: web + worker with beat (+ simulators), until Ctrl-C."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument("--seed-customers", type=int, default=300)
+        parser.add_argument(
+            "--no-simulators", action="store_true", help="Do not start the API simulators."
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        host = options["host"]
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            self.stderr.write("The demo binds loopback only.")
+            sys.exit(2)
+        Path(settings.VAR_DIR).mkdir(parents=True, exist_ok=True)
+        Path(settings.LOG_DIR).mkdir(parents=True, exist_ok=True)
+        for key in ("data_folder_in", "processed_folder"):
+            folder = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get(key)
+            if folder:
+                Path(str(folder)).mkdir(parents=True, exist_ok=True)
+        (Path(settings.VAR_DIR) / "simulators.json").unlink(missing_ok=True)
+        call_command("migrate", interactive=False, verbosity=0)
+        username, password = self._admin_user()
+        env = {**os.environ, "DJANGO_DEBUG": "1", "PYTHONUNBUFFERED": "1"}
+        python = sys.executable
+        commands: list[tuple[str, list[str]]] = []
+        if not options["no_simulators"] and self._simulate_available():
+            commands.append(
+                (
+                    "simulators",
+                    [
+                        python,
+                        "manage.py",
+                        "simulate",
+                        "--seed-customers",
+                        str(options["seed_customers"]),
+                        "--demo-config",
+                    ],
+                )
+            )
+        commands += [
+            ("web", [python, "manage.py", "runserver", f"{host}:{options['port']}", "--noreload"]),
+            (
+                "worker",
+                [
+                    python,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "syncapp",
+                    "worker",
+                    "-B",
+                    "-c",
+                    "2",
+                    "-l",
+                    "info",
+                    "-s",
+                    str(Path(settings.VAR_DIR) / "celerybeat-schedule"),
+                ],
+            ),
+        ]
+        procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+        signal.signal(signal.SIGTERM, _interrupt)
+        base = Path(settings.BASE_DIR)
+        try:
+            for name, cmd in commands:
+                log = (Path(settings.LOG_DIR) / f"demo-{name}.log").open("ab")
+                procs.append(
+                    (name, subprocess.Popen(cmd, cwd=base, env=env, stdout=log, stderr=log))
+                )
+                if name == "simulators":
+                    self._wait_for_file(Path(settings.VAR_DIR) / "simulators.json")
+            url = f"http://{host}:{options['port']}/admin/"
+            self.stdout.write(
+                self.style.SUCCESS("\nContact Sync is running.\n")
+                + f"  Admin:    {url}\n"
+                + f"  User:     {username}\n"
+                + f"  Password: {password}\n"
+                + f"  Logs:     {settings.LOG_DIR}/demo-*.log\n"
+                + "Press Ctrl-C to stop everything.\n"
+            )
+            while True:
+                for name, proc in procs:
+                    if proc.poll() is not None:
+                        self.stderr.write(
+                            f"{name} exited with {proc.returncode}; see "
+                            f"{settings.LOG_DIR}/demo-{name}.log. Stopping."
+                        )
+                        return
+                time.sleep(1)
+        except KeyboardInterrupt:
+            self.stdout.write("\nStopping…")
+        finally:
+            for _, proc in procs:
+                if proc.poll() is None:
+                    proc.send_signal(signal.SIGTERM)
+            for _, proc in procs:
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+            self.stdout.write("Stopped.")
+
+    def _admin_user(self) -> tuple[str, str]:
+        user_model = get_user_model()
+        username = "admin"
+        password = secrets.token_urlsafe(12)
+        user, _ = user_model.objects.get_or_create(
+            username=username, defaults={"email": "admin@example.com"}
+        )
+        user.is_staff = True
+        user.is_superuser = True
+        user.set_password(password)
+        user.save()
+        return username, password
+
+    @staticmethod
+    def _simulate_available() -> bool:
+        from django.core.management import get_commands
+
+        return "simulate" in get_commands()
+
+    @staticmethod
+    def _wait_for_file(path: Path, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and not path.exists():
+            time.sleep(0.2)
+
+
+def _interrupt(signum: int, frame: Any) -> None:
+    # SIGTERM stops the demo as cleanly as Ctrl-C does.
+    raise KeyboardInterrupt

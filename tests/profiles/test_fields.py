@@ -1,0 +1,57 @@
+"""Client credentials and tokens are encrypted at rest and never shown."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+
+from profiles.models import Client, ClientType
+from tests.factories import ClientFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def test_credentials_are_stored_encrypted_and_read_back_as_a_dict():
+    client = ClientFactory(
+        type=ClientType.FREEAGENT,
+        credentials={"client_id": "abc", "client_secret": "very-secret-value"},
+        token_state={"access_token": "tok-123", "refresh_token": "ref-456"},
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT credentials, token_state FROM profiles_client WHERE id = %s", [client.pk]
+        )
+        raw_credentials, raw_tokens = cursor.fetchone()
+    for raw, secret in ((raw_credentials, "very-secret-value"), (raw_tokens, "tok-123")):
+        assert raw.startswith("fernet:")
+        assert secret not in raw
+    fresh = Client.objects.get(pk=client.pk)
+    assert fresh.credentials == {"client_id": "abc", "client_secret": "very-secret-value"}
+    assert fresh.token_state["refresh_token"] == "ref-456"
+
+
+def test_masked_credentials_never_show_the_secret():
+    client = ClientFactory(credentials={"client_secret": "very-secret-value", "empty": ""})
+    masked = client.masked_credentials()
+    assert "very-secret-value" not in str(masked)
+    assert masked["client_secret"].endswith("ue")
+    assert masked["empty"] == ""
+
+
+def test_a_changed_key_gives_a_clear_error(settings):
+    from cryptography.fernet import Fernet
+    from django.core.exceptions import ImproperlyConfigured
+
+    client = ClientFactory(credentials={"k": "v"})
+    settings.FIELD_ENCRYPTION_KEY = Fernet.generate_key().decode()
+    with pytest.raises(ImproperlyConfigured, match="cannot be decrypted"):
+        Client.objects.get(pk=client.pk)
+
+
+def test_key_rotation_reads_old_values_with_the_new_key_first(settings):
+    from cryptography.fernet import Fernet
+
+    old = settings.FIELD_ENCRYPTION_KEY
+    client = ClientFactory(credentials={"k": "v"})
+    settings.FIELD_ENCRYPTION_KEY = f"{Fernet.generate_key().decode()},{old}"
+    assert Client.objects.get(pk=client.pk).credentials == {"k": "v"}
