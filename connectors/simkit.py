@@ -365,7 +365,10 @@ class RunningServer:
         self.host = host
         self.port = self.httpd.server_port
         self.thread = threading.Thread(
-            target=self.httpd.serve_forever, name=f"sim-{app.name}", daemon=True
+            target=self.httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},  # fast shutdown in tests
+            name=f"sim-{app.name}",
+            daemon=True,
         )
 
     @property

@@ -40,7 +40,7 @@ class Command(BaseCommand):
             sys.exit(2)
         Path(settings.VAR_DIR).mkdir(parents=True, exist_ok=True)
         Path(settings.LOG_DIR).mkdir(parents=True, exist_ok=True)
-        for key in ("data_folder_in", "processed_folder"):
+        for key in ("data_folder_in", "processed_folder", "control_folder"):
             folder = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get(key)
             if folder:
                 Path(str(folder)).mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,15 @@
+"""Magento 2 connector: REST client, subscriber sources, demo seed and simulator."""
+
+from connectors.magento.auth import BearerAuth, OAuth1Signer, encode_query
+from connectors.magento.client import KeysetPager, MagentoClient
+from connectors.magento.criteria import Filter, SearchCriteria
+
+__all__ = [
+    "BearerAuth",
+    "Filter",
+    "KeysetPager",
+    "MagentoClient",
+    "OAuth1Signer",
+    "SearchCriteria",
+    "encode_query",
+]
