@@ -305,7 +305,7 @@ def call_with_retries(
     *,
     max_attempts: int = 4,
     max_rate_limit_wait: float = 300.0,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
     floor: float = 0.5,
     cap: float = 30.0,
 ) -> T:
@@ -315,6 +315,8 @@ def call_with_retries(
     ``retry_after`` and does **not** use up an attempt (up to ``max_rate_limit_wait`` seconds
     of waiting in total, after which it is re-raised so the caller can defer the work).
     """
+    # Looked up at call time, so tests (and simulations) can replace time.sleep.
+    pause = sleep or time.sleep
     delays = iter_backoff(floor=floor, cap=cap)
     attempts = 0
     waited = 0.0
@@ -325,12 +327,12 @@ def call_with_retries(
             if waited + exc.retry_after > max_rate_limit_wait:
                 raise
             waited += exc.retry_after
-            sleep(exc.retry_after)
+            pause(exc.retry_after)
         except TransientError:
             attempts += 1
             if attempts >= max_attempts:
                 raise
-            sleep(next(delays))
+            pause(next(delays))
 
 
 __all__ = [

@@ -21,7 +21,9 @@ class MirrorRecord(models.Model):
     firstname = models.CharField(max_length=255, blank=True)
     lastname = models.CharField(max_length=255, blank=True)
     website_id = models.IntegerField(null=True, blank=True)
-    store_id = models.IntegerField(null=True, blank=True)
+    magento_store_id = models.IntegerField(
+        null=True, blank=True, help_text="Magento store view id."
+    )
     raw = models.JSONField(default=dict, help_text="The source JSON as Magento returned it.")
     source_hash = models.CharField(max_length=64, help_text="Hash of the normalised source.")
     magento_updated_at = models.DateTimeField(null=True, blank=True)
@@ -140,3 +142,58 @@ class ContactEntity(QueueEntity):
 
     def __str__(self) -> str:
         return f"{self.person_key} <{self.email}>"
+
+
+class DeliveryAttempt(models.Model):
+    """One attempt to deliver a contact to the remote system (the explain page lists them)."""
+
+    entity = models.ForeignKey(ContactEntity, on_delete=models.CASCADE, related_name="attempts_log")
+    run = models.ForeignKey(
+        "profiles.Run", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    action = models.CharField(max_length=20, help_text="create, update, lookup …")
+    outcome = models.CharField(max_length=20, help_text="The pipeline outcome of this attempt.")
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    message = models.TextField(blank=True)
+    request = models.JSONField(null=True, blank=True, help_text="What was sent (no secrets).")
+    response = models.JSONField(null=True, blank=True, help_text="What came back.")
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["entity", "-created_at"], name="attempt_entity_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.outcome} ({self.http_status or '-'})"
+
+
+class RemoteContact(models.Model):
+    """The local cache of a FreeAgent account's contacts (filled by "collect").
+
+    Resolution matches people against it by normalised e-mail before ever creating a
+    contact, so it is refreshed incrementally (``updated_since``) at the start of every
+    export — a merchant who never ran ``collect`` is still protected from duplicates.
+    """
+
+    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="remote_contacts")
+    url = models.CharField(max_length=255, help_text="FreeAgent's identity of the contact.")
+    email_key = models.CharField(
+        max_length=255, blank=True, help_text="Lower-cased e-mail without whitespace."
+    )
+    status = models.CharField(max_length=20, blank=True, help_text="Active or Hidden.")
+    data = models.JSONField(default=dict, help_text="The contact as FreeAgent returned it.")
+    remote_updated_at = models.DateTimeField(null=True, blank=True)
+    collected_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["client", "url"], name="uniq_remote_contact_url")
+        ]
+        indexes = [
+            models.Index(fields=["client", "email_key"], name="remote_contact_email_idx"),
+            models.Index(fields=["client", "remote_updated_at"], name="remote_contact_updated_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.url} <{self.email_key}>"

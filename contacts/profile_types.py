@@ -2,3 +2,5 @@
 
 The FreeAgent contact export and the Emarsys contact sync register here as they land.
 """
+
+from contacts.freeagent import profile_type as _freeagent  # noqa: E402, F401

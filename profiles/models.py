@@ -329,6 +329,9 @@ class RunEvent(models.Model):
     level = models.CharField(max_length=10, default="info")
     message = models.TextField()
     entity_id = models.BigIntegerField(null=True, blank=True)
+    data = models.JSONField(
+        null=True, blank=True, help_text="Structured detail, e.g. a dry run's payload and diff."
+    )
 
     class Meta:
         ordering = ["created_at", "pk"]

@@ -153,7 +153,22 @@ class QueueAndLog(PostProcessor):
             if ctx.dry_run:
                 counts[_RUN_COUNTER.get(item.outcome, "retried") if item.outcome else "failed"] += 1
         if ctx.dry_run:
-            # A dry run changes no entity; it only counts what would happen.
+            # A dry run changes no entity: it counts, and records what would happen.
+            RunEvent.objects.bulk_create(
+                RunEvent(
+                    run=ctx.run,
+                    level="info",
+                    entity_id=item.entity.pk,
+                    message=f"{item.entity}: would be {item.outcome}. {item.message}".strip(),
+                    data={
+                        "outcome": item.outcome.value if item.outcome else None,
+                        "message": item.message,
+                        "payload": item.payload,
+                        **item.details,
+                    },
+                )
+                for item in items
+            )
             self._bump(ctx.run, counts)
             return
         with transaction.atomic():

@@ -49,7 +49,7 @@ class ProfileType(ABC):
         return [stage() for stage in sorted_stages(self.stages)]
 
     @abstractmethod
-    def collect(self, *, profile: Profile, run: Run) -> int:
+    def collect(self, *, profile: Profile, run: Run | None) -> int:
         """Read the source incrementally and mark changed people pending.
 
         Runs before any batch, outside a transaction (it does network I/O). Returns the
@@ -72,6 +72,17 @@ class ProfileType(ABC):
     def validate_settings(self, profile: Profile) -> dict[str, list[str]]:
         """Field-keyed validation errors of the type-specific settings."""
         return {}
+
+    # Config as code (load_config / dump_config): the YAML keys beyond the common ones.
+    config_keys: ClassVar[tuple[str, ...]] = ()
+
+    def settings_from_config(self, values: dict[str, Any]) -> dict[str, Any]:
+        """Type-specific YAML keys (only those in ``config_keys``) → ``Profile.settings``."""
+        return {**self.default_settings(), **values}
+
+    def settings_to_config(self, settings: dict[str, Any]) -> dict[str, Any]:
+        """``Profile.settings`` → the YAML keys ``dump_config`` writes."""
+        return {k: settings[k] for k in self.config_keys if k in settings}
 
 
 _REGISTRY: dict[str, ProfileType] = {}

@@ -66,7 +66,7 @@ class TraceProfileType(registry.ProfileType):
     def entity_model(self) -> type[ContactEntity]:
         return ContactEntity
 
-    def collect(self, *, profile: Profile, run: Run) -> int:
+    def collect(self, *, profile: Profile, run: Run | None) -> int:
         # Entities "collected" are those the test marked new since the last run.
         return ContactEntity.objects.filter(
             profile=profile, queue_status=QueueStatus.PENDING

@@ -278,6 +278,15 @@ class MagentoSimulator(ConfigRoutes):
                 for flt in group:
                     name = flt["field"]
                     if name not in known | set(_CUSTOMER_FIELDS) | set(_BILLING_FIELDS) | {
+                        # Always-present customer columns, even in an empty store.
+                        "email",
+                        "firstname",
+                        "lastname",
+                        "created_at",
+                        "updated_at",
+                        "group_id",
+                        "store_id",
+                        "website_id",
                         "dob",
                         "gender",
                         "taxvat",

@@ -39,7 +39,7 @@ from profiles.models import (
     RunStatus,
     RunTrigger,
 )
-from profiles.pipeline import BatchContext, WorkItem
+from profiles.pipeline import BatchContext, Outcome, WorkItem
 
 logger = logging.getLogger(__name__)
 
@@ -196,9 +196,22 @@ def batch_process(*, run_id: int, worker_id: str, after_pk: int = 0) -> int:
         Run.objects.filter(pk=run.pk).update(scope=run.scope)
     ctx = BatchContext(profile=profile, run=run, worker_id=worker_id, dry_run=run.dry_run)
     items = [WorkItem(entity=e) for e in entities]
-    ptype.prepare_batch(ctx)
-    for stage in ptype.ordered_stages():
-        stage.process(ctx, items)
+    stages = ptype.ordered_stages()
+    try:
+        ptype.prepare_batch(ctx)
+        for stage in stages:
+            if stage.kind != "post_processor":
+                stage.process(ctx, items)
+    except Exception as exc:
+        # Nothing is lost: what has no outcome yet is deferred with the reason, and the
+        # post-processors below still record every item.
+        logger.exception("batch of run %s failed", run.pk)
+        for item in items:
+            if not item.done:
+                item.finish(Outcome.RETRY, f"The batch stopped: {type(exc).__name__}: {exc}")
+    for stage in stages:
+        if stage.kind == "post_processor":
+            stage.process(ctx, items)
     return len(entities)
 
 
@@ -266,7 +279,8 @@ def entities_reclaim_stale(*, older_than: timedelta | None = None) -> int:
     """
     from profiles.tasks import run_batches_task
 
-    older_than = older_than or timedelta(seconds=settings.PIPELINE_STALE_CLAIM_SECONDS)
+    if older_than is None:  # (a zero timedelta is falsy, so no `or` here)
+        older_than = timedelta(seconds=settings.PIPELINE_STALE_CLAIM_SECONDS)
     cutoff = timezone.now() - older_than
     reclaimed = 0
     for ptype in registry.all_types():

@@ -1,0 +1,87 @@
+"""The FreeAgent contacts cache: incremental collection and e-mail lookups."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db.models import Max
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from connectors.freeagent.client import FreeAgentClient
+from contacts.models import RemoteContact
+from contacts.people import email_key
+from profiles.models import Client
+
+# FreeAgent timestamps have one-second precision; re-read a little to never miss a write
+# made in the same second as the newest contact we have.
+OVERLAP = timedelta(seconds=2)
+
+
+@dataclass
+class CacheRefresh:
+    fetched: int = 0
+    full: bool = False
+
+
+def _remote_time(value: Any) -> datetime | None:
+    if not value:
+        return None
+    return parse_datetime(str(value))
+
+
+def remote_contact_store(client: Client, contact: dict[str, Any]) -> RemoteContact:
+    """Insert or update one cached contact from FreeAgent's JSON."""
+    row, _ = RemoteContact.objects.update_or_create(
+        client=client,
+        url=str(contact["url"]),
+        defaults={
+            "email_key": email_key(contact.get("email")),
+            "status": str(contact.get("status") or "Active"),
+            "data": contact,
+            "remote_updated_at": _remote_time(contact.get("updated_at")),
+        },
+    )
+    return row
+
+
+def remote_contacts_collect(
+    *, client: Client, api: FreeAgentClient, full: bool = False, since: datetime | None = None
+) -> CacheRefresh:
+    """Fetch FreeAgent contacts into the cache: everything the first time (or ``full``),
+    otherwise only those updated since the newest cached one (minus a small overlap)."""
+    if since is None and not full:
+        newest = RemoteContact.objects.filter(client=client).aggregate(m=Max("remote_updated_at"))
+        if newest["m"] is not None:
+            since = newest["m"] - OVERLAP
+    result = CacheRefresh(full=since is None)
+    for contact in api.list_contacts(view="all", sort="updated_at", updated_since=since):
+        remote_contact_store(client, contact)
+        result.fetched += 1
+    return result
+
+
+def remote_contacts_by_email(client: Client, email: str) -> list[RemoteContact]:
+    """Active cached contacts with this e-mail (case- and whitespace-insensitive)."""
+    key = email_key(email)
+    if not key:
+        return []
+    return list(
+        RemoteContact.objects.filter(client=client, email_key=key)
+        .exclude(status="Hidden")
+        .order_by("pk")
+    )
+
+
+def remote_contact_get(client: Client, url: str) -> RemoteContact | None:
+    return RemoteContact.objects.filter(client=client, url=url).first()
+
+
+def cache_age_text(client: Client) -> str:
+    newest = RemoteContact.objects.filter(client=client).aggregate(m=Max("collected_at"))["m"]
+    if newest is None:
+        return "never collected"
+    minutes = int((timezone.now() - newest).total_seconds() // 60)
+    return f"collected {minutes} minute(s) ago"

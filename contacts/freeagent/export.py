@@ -1,0 +1,324 @@
+"""Processor "Contact Creation": the writes to FreeAgent, crash-safe and duplicate-free.
+
+* **Create** records its intent on the entity *before* the POST and the new contact's URL
+  right after it, each in its own short transaction. If a worker dies in between, the next
+  run finds the intent, reconciles against FreeAgent (contacts updated since the intent, by
+  e-mail) and links instead of creating again. A POST that times out is reconciled the same
+  way before it is ever re-sent. Creates for one e-mail are serialised across workers.
+* **Update** sends only the changed fields (PUT is idempotent, so it is retried freely).
+* Transient failures are retried with backoff inside the run; 429 waits never use up an
+  attempt; what still fails becomes ``Outcome.RETRY`` for the retry policy of the profile.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from connectors.errors import (
+    AuthError,
+    ConnectorError,
+    NotFound,
+    RateLimited,
+    TransientError,
+    ValidationError,
+)
+from connectors.freeagent.client import FreeAgentClient
+from connectors.freeagent.countries import country_kept
+from connectors.http import Exchange, call_with_retries, iter_backoff
+from connectors.locks import process_lock
+from contacts.freeagent.cache import (
+    remote_contact_store,
+    remote_contacts_by_email,
+    remote_contacts_collect,
+)
+from contacts.freeagent.mapping import field_changes, field_diff
+from contacts.models import ContactEntity, DeliveryAttempt, RemoteContact
+from contacts.people import email_key
+from profiles.models import ApiBehaviour, Client, Profile, Run
+from profiles.pipeline import Outcome, WorkItem
+
+T = TypeVar("T")
+
+MAX_ATTEMPTS = 4
+MAX_RATE_LIMIT_WAIT = 300.0
+# How far before a recorded intent to look for a contact that may have been created.
+INTENT_SLACK = timedelta(seconds=5)
+
+
+class ExchangeRecorder:
+    """Collects the request/response summaries of the current item (for DeliveryAttempt)."""
+
+    def __init__(self) -> None:
+        self.exchanges: list[Exchange] = []
+
+    def __call__(self, exchange: Exchange) -> None:
+        self.exchanges.append(exchange)
+
+    def take(self) -> list[Exchange]:
+        taken, self.exchanges = self.exchanges, []
+        return taken
+
+
+def _retrying(fn: Callable[[], T], sleep: Callable[[float], None]) -> T:
+    return call_with_retries(
+        fn, max_attempts=MAX_ATTEMPTS, max_rate_limit_wait=MAX_RATE_LIMIT_WAIT, sleep=sleep
+    )
+
+
+class ContactWriter:
+    """Performs one batch's creates and updates against FreeAgent."""
+
+    def __init__(
+        self,
+        *,
+        profile: Profile,
+        run: Run,
+        api: FreeAgentClient,
+        reader: FreeAgentClient | None = None,
+        recorder: ExchangeRecorder,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        self.profile = profile
+        self.run = run
+        self.api = api  # single attempt per call: creates must never be re-sent blindly
+        self.reader = reader or api  # retries its own idempotent reads
+        self.recorder = recorder
+        self.sleep = sleep or (lambda seconds: time.sleep(seconds))
+        assert profile.client is not None
+        self.client: Client = profile.client
+
+    # -- one item ----------------------------------------------------------------------------
+
+    def write(self, item: WorkItem) -> None:
+        action = item.context.get("action")
+        try:
+            if action == "create":
+                self._create(item)
+            elif action == "update":
+                self._update(item)
+        except ValidationError as exc:
+            fields = "; ".join(f"{k}: {', '.join(v)}" for k, v in exc.field_errors.items())
+            item.finish(
+                Outcome.FAILED,
+                f"FreeAgent rejected the contact: {exc.message}"
+                + (f" ({fields})" if fields and fields not in exc.message else ""),
+                http_status=exc.status,
+                field_errors=exc.field_errors,
+            )
+        except RateLimited as exc:
+            item.retry_after = exc.retry_after
+            item.finish(Outcome.RETRY, f"FreeAgent rate limit: {exc.message}", http_status=429)
+        except AuthError as exc:
+            item.finish(
+                Outcome.RETRY,
+                f"FreeAgent refused the credentials ({exc.message}); reconnect the client.",
+                http_status=exc.status,
+            )
+        except TransientError as exc:
+            item.finish(Outcome.RETRY, f"FreeAgent is unavailable: {exc}", http_status=exc.status)
+        except ConnectorError as exc:
+            item.finish(Outcome.FAILED, f"FreeAgent error: {exc}", http_status=exc.status)
+        finally:
+            self._record_attempts(item, action or "resolve")
+
+    # -- create --------------------------------------------------------------------------------
+
+    def _create(self, item: WorkItem) -> None:
+        entity: ContactEntity = item.entity
+        payload = dict(item.payload or {})
+        email = str(payload.get("email", ""))
+        lock = f"freeagent-create:{self.client.pk}:{email_key(email)}"
+        with process_lock(lock, redis_url=settings.REDIS_URL or None, lock_dir=_lock_dir()):
+            # Another worker may have created this e-mail since we resolved it.
+            existing = remote_contacts_by_email(self.client, email)
+            if len(existing) == 1:
+                self._adopt(item, existing[0].data, how="created meanwhile by another worker")
+                return
+            if len(existing) > 1:
+                item.finish(
+                    Outcome.AMBIGUOUS,
+                    f"FreeAgent has {len(existing)} active contacts with the e-mail {email}.",
+                )
+                return
+            intent_at = self._intent_record(entity, email)
+            created, contact = self._post(payload, email, intent_at)
+        if created:
+            self._created(item, contact, payload)
+        else:
+            self._adopt(item, contact, how="reconciled after an unanswered create")
+
+    def _post(
+        self, payload: dict[str, Any], email: str, intent_at: Any
+    ) -> tuple[bool, dict[str, Any]]:
+        """POST the contact; returns (True, created) or (False, the contact found by
+        reconciliation after a create that got no answer)."""
+        delays = iter_backoff()
+        attempts = 0
+        waited = 0.0
+        while True:
+            try:
+                return True, self.api.create_contact(payload)
+            except RateLimited as exc:
+                # A 429 was not processed: safe to send again, and it costs no attempt.
+                if waited + exc.retry_after > MAX_RATE_LIMIT_WAIT:
+                    raise
+                waited += exc.retry_after
+                self.sleep(exc.retry_after)
+            except TransientError:
+                # The POST may or may not have created the contact: look before re-sending.
+                attempts += 1
+                found = self._reconcile(email, intent_at)
+                if found is not None:
+                    return False, found
+                if attempts >= MAX_ATTEMPTS:
+                    raise
+                self.sleep(next(delays))
+
+    def _reconcile(self, email: str, since: Any) -> dict[str, Any] | None:
+        remote_contacts_collect(client=self.client, api=self.reader, since=since - INTENT_SLACK)
+        matches = remote_contacts_by_email(self.client, email)
+        return matches[0].data if len(matches) == 1 else None
+
+    def _intent_record(self, entity: ContactEntity, email: str) -> Any:
+        existing = (entity.metadata or {}).get("create_intent") or {}
+        if existing.get("at"):
+            # A previous attempt may have created it; collect what changed since then.
+            since = parse_datetime(existing["at"])
+            if since is not None:
+                remote_contacts_collect(
+                    client=self.client, api=self.reader, since=since - INTENT_SLACK
+                )
+        now = timezone.now()
+        metadata = {
+            **(entity.metadata or {}),
+            "create_intent": {"at": now.isoformat(), "email": email},
+        }
+        with transaction.atomic():
+            ContactEntity.objects.filter(pk=entity.pk).update(metadata=metadata)
+        entity.metadata = metadata
+        return now
+
+    def _created(self, item: WorkItem, contact: dict[str, Any], payload: dict[str, Any]) -> None:
+        entity: ContactEntity = item.entity
+        url = str(contact["url"])
+        self._link(entity, url, contact)
+        item.remote_id = url
+        message = "Created in FreeAgent."
+        if not country_kept(payload.get("country"), contact.get("country")):
+            message += (
+                f" Note: FreeAgent stored the country as {contact.get('country')!r}, "
+                f"not {payload.get('country')!r}."
+            )
+        item.finish(Outcome.CREATED, message, url=url)
+
+    def _adopt(self, item: WorkItem, remote: dict[str, Any], *, how: str) -> None:
+        """Link to an existing contact instead of creating; update it if it differs."""
+        full = item.context.get("full_payload") or item.payload or {}
+        url = str(remote["url"])
+        self._link(item.entity, url, remote)
+        item.remote_id = url
+        changes = field_diff(full, remote)
+        if not changes or self.profile.api_behaviour == ApiBehaviour.CREATE:
+            item.finish(Outcome.UNCHANGED, f"Linked to {url} ({how}).", url=url)
+            return
+        updated = _retrying(lambda: self.api.update_contact(url, changes), self.sleep)
+        remote_contact_store(self.client, updated)
+        item.finish(Outcome.UPDATED, f"Linked to {url} ({how}) and updated.", url=url)
+
+    def _link(self, entity: ContactEntity, url: str, contact: dict[str, Any]) -> None:
+        # Written at once, in its own transaction: the link must survive a crash after it.
+        metadata = {k: v for k, v in (entity.metadata or {}).items() if k != "create_intent"}
+        with transaction.atomic():
+            ContactEntity.objects.filter(pk=entity.pk).update(remote_id=url, metadata=metadata)
+            if contact:
+                remote_contact_store(self.client, contact)
+        entity.remote_id = url
+        entity.metadata = metadata
+
+    # -- update --------------------------------------------------------------------------------
+
+    def _update(self, item: WorkItem) -> None:
+        url = str(item.context["target_url"])
+        fields = dict(item.payload or {})
+        full = item.context.get("full_payload") or fields
+        if item.context.get("remote") is None:
+            try:
+                remote = self.reader.get_contact(url)
+            except NotFound:
+                self._vanished(item, url)
+                return
+            remote_contact_store(self.client, remote)
+            fields = field_diff(full, remote)
+            item.details["changes"] = field_changes(full, remote)
+            if not fields:
+                item.remote_id = url
+                item.finish(Outcome.UNCHANGED, "FreeAgent already matches.")
+                return
+        try:
+            updated = _retrying(lambda: self.api.update_contact(url, fields), self.sleep)
+        except NotFound:
+            self._vanished(item, url)
+            return
+        remote_contact_store(self.client, updated)
+        item.remote_id = url
+        item.finish(Outcome.UPDATED, f"Updated {', '.join(sorted(fields))}.", url=url)
+
+    def _vanished(self, item: WorkItem, url: str) -> None:
+        """The linked contact was deleted in FreeAgent: forget the link, create afresh."""
+        entity: ContactEntity = item.entity
+        ContactEntity.objects.filter(pk=entity.pk).update(remote_id="")
+        entity.remote_id = ""
+        RemoteContact.objects.filter(client=self.client, url=url).delete()
+        if self.profile.api_behaviour == ApiBehaviour.UPDATE:
+            item.remote_id = None
+            item.finish(
+                Outcome.SKIPPED,
+                f"{url} no longer exists in FreeAgent; 'Update Existing' does not re-create it.",
+            )
+            return
+        item.payload = item.context.get("full_payload") or item.payload
+        item.context["action"] = "create"
+        self._create(item)
+
+    # -- bookkeeping ---------------------------------------------------------------------------
+
+    def _record_attempts(self, item: WorkItem, action: str) -> None:
+        exchanges = self.recorder.take()
+        rows = [
+            DeliveryAttempt(
+                entity=item.entity,
+                run=self.run,
+                action=action,
+                outcome=item.outcome.value if item.outcome else "",
+                http_status=ex.status,
+                duration_ms=ex.elapsed_ms,
+                message=item.message if i == len(exchanges) - 1 else (ex.error or ""),
+                request={"method": ex.method, "path": ex.url, "body": ex.request_body},
+                response={"status": ex.status, "body": _trim(ex.response_body)},
+            )
+            for i, ex in enumerate(exchanges)
+            if ex.method in ("POST", "PUT", "DELETE") or ex.status is None or ex.status >= 400
+        ]
+        if rows:
+            DeliveryAttempt.objects.bulk_create(rows)
+
+
+def _trim(body: Any) -> Any:
+    if isinstance(body, str) and len(body) > 2000:
+        return body[:2000] + "…"
+    return body
+
+
+def _lock_dir() -> str:
+    path = Path(settings.VAR_DIR) / "locks"
+    path.mkdir(parents=True, exist_ok=True)
+    return str(path)

@@ -1,0 +1,167 @@
+"""Profile type ``freeagent_contact_export``: Magento customers → FreeAgent contacts (seed 000).
+
+Customer Collection → Contact Resolution → Contact Data Generation (generator "Contact
+Data", sort 10) → API Export (processor "Contact Creation", sort 40) → Status Update &
+Logging (post-processor "Queue & Log", sort 100).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from connectors.errors import ConnectorError
+from contacts.freeagent.cache import remote_contacts_collect
+from contacts.freeagent.export import ContactWriter, ExchangeRecorder
+from contacts.freeagent.resolve import contact_generate
+from contacts.models import ContactEntity, Customer
+from contacts.services.entities import entity_mark_pending, entity_rekey
+from contacts.services.mirror import customers_read, guests_read
+from profiles import registry
+from profiles.models import Profile, Run
+from profiles.pipeline import BatchContext, Generator, Outcome, Processor, QueueAndLog, WorkItem
+from profiles.services.connections import freeagent_client, magento_client
+
+TYPE_ID = "freeagent_contact_export"
+LOCALES_STATE = "store_locales"
+
+
+def guest_key(website_id: int | None, email_normalized: str) -> str:
+    return f"guest:{website_id}:{email_normalized}"
+
+
+class ContactData(Generator):
+    """Generate the contact payload from Magento customer data (and resolve the contact)."""
+
+    name = "Contact Data"
+    sort_order = 10
+
+    def process(self, ctx: BatchContext, items: Sequence[WorkItem]) -> None:
+        locales = {int(k): v for k, v in (ctx.profile.state.get(LOCALES_STATE) or {}).items()}
+        for item in items:
+            if not item.done:
+                contact_generate(
+                    profile=ctx.profile, item=item, store_locales=locales, dry_run=ctx.dry_run
+                )
+
+
+class ContactCreation(Processor):
+    """Create or update the contact in FreeAgent via the API."""
+
+    name = "Contact Creation"
+    sort_order = 40
+
+    def process(self, ctx: BatchContext, items: Sequence[WorkItem]) -> None:
+        writer: ContactWriter = ctx.shared["writer"]
+        for item in items:
+            if item.done:
+                continue
+            if ctx.dry_run:
+                action = item.context.get("action")
+                outcome = Outcome.CREATED if action == "create" else Outcome.UPDATED
+                item.finish(outcome, f"Dry run: would {action}; nothing was sent.")
+                continue
+            writer.write(item)
+
+
+class FreeAgentContactExport(registry.ProfileType):
+    type_id = TYPE_ID
+    label = "FreeAgent contact export (Magento → FreeAgent)"
+    source_client_type = "magento"
+    target_client_type = "freeagent"
+    stages = [ContactData, ContactCreation, QueueAndLog]
+
+    @property
+    def entity_model(self) -> type[ContactEntity]:
+        return ContactEntity
+
+    def collect(self, *, profile: Profile, run: Run | None) -> int:
+        """Read changed customers and guest buyers from Magento and queue them."""
+        if profile.source_client is None or profile.client is None:
+            raise ConnectorError(
+                f"Profile '{profile.name}' needs a Magento source client and a FreeAgent client."
+            )
+        api = magento_client(profile.source_client)
+        self._store_locales(profile, api)
+        queued = 0
+        for customer in customers_read(profile=profile, client=api):
+            queued += self._queue_customer(profile, customer)
+        for guest in guests_read(profile=profile, client=api):
+            registered = Customer.objects.filter(
+                store=profile.source_client,
+                email_normalized=guest.email_normalized,
+                website_id=guest.website_id,
+            ).exists()
+            if registered:
+                continue  # the registered customer of the same e-mail and website is the contact
+            queued += entity_mark_pending(
+                profile=profile,
+                person_key=guest_key(guest.website_id, guest.email_normalized),
+                source_hash=guest.source_hash,
+                email=guest.email,
+                metadata={
+                    "source": "guest",
+                    "website_id": guest.website_id,
+                    "store_id": guest.magento_store_id,
+                    "orders": guest.order_count,
+                    "last_order": guest.last_order_increment_id,
+                },
+            )
+        return queued
+
+    @staticmethod
+    def _queue_customer(profile: Profile, customer: Customer) -> int:
+        key = f"customer:{customer.magento_id}"
+        # A guest who registered keeps their FreeAgent contact.
+        entity_rekey(
+            profile=profile,
+            old_key=guest_key(customer.website_id, customer.email_normalized),
+            new_key=key,
+            customer_id=customer.magento_id,
+        )
+        return int(
+            entity_mark_pending(
+                profile=profile,
+                person_key=key,
+                source_hash=customer.source_hash,
+                email=customer.email,
+                customer_id=customer.magento_id,
+                metadata={
+                    "source": "customer",
+                    "group_id": customer.group_id,
+                    "website_id": customer.website_id,
+                    "store_id": customer.magento_store_id,
+                    "created_at": customer.magento_created_at.isoformat()
+                    if customer.magento_created_at
+                    else None,
+                },
+            )
+        )
+
+    @staticmethod
+    def _store_locales(profile: Profile, api: Any) -> None:
+        try:
+            configs = api.store_configs()
+        except ConnectorError:
+            return  # locale is optional; keep what we had
+        locales = {str(c["id"]): c.get("locale") for c in configs if c.get("locale")}
+        state = {**(profile.state or {}), LOCALES_STATE: locales}
+        Profile.objects.filter(pk=profile.pk).update(state=state)
+        profile.state = state
+
+    def prepare_batch(self, ctx: BatchContext) -> None:
+        """Build the FreeAgent client and refresh the contacts cache (incrementally) so
+        resolution sees every contact created up to now — even if no one ran `collect`."""
+        client = ctx.profile.client
+        assert client is not None
+        recorder = ExchangeRecorder()
+        reader = freeagent_client(client, on_exchange=recorder)
+        writer = freeagent_client(client, on_exchange=recorder, max_attempts=1)
+        remote_contacts_collect(client=client, api=reader)
+        recorder.take()
+        ctx.shared["writer"] = ContactWriter(
+            profile=ctx.profile, run=ctx.run, api=writer, reader=reader, recorder=recorder
+        )
+
+
+registry.register(FreeAgentContactExport())

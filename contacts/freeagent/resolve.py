@@ -1,0 +1,179 @@
+"""Contact resolution and payload generation: who is this person in FreeAgent, and what
+would we send? No writes to FreeAgent happen here.
+
+Order (DESIGN §4): the stored remote URL → the contacts cache matched by normalised e-mail
+(also the e-mail of an unfinished create, after a crash) → none (create). Two or more
+active FreeAgent contacts with the e-mail are reported as ambiguous, never guessed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from contacts.freeagent.cache import remote_contact_get, remote_contacts_by_email
+from contacts.freeagent.mapping import contact_payload, field_changes, field_diff, payload_hash
+from contacts.models import ContactEntity, Customer, GuestBuyer, RemoteContact
+from contacts.people import Person, email_key, person_from_customer, person_from_guest
+from profiles.models import ApiBehaviour, Client, Profile
+from profiles.pipeline import Outcome, WorkItem
+
+
+class SourceMissing(LookupError):
+    pass
+
+
+def person_for_entity(profile: Profile, entity: ContactEntity) -> tuple[Person, dict[str, Any]]:
+    """The mirrored Magento data behind an entity, as a Person (+ the raw source)."""
+    kind, _, key = entity.person_key.partition(":")
+    store = profile.source_client
+    if kind == "customer":
+        customer = Customer.objects.filter(store=store, magento_id=int(key)).first()
+        if customer is None:
+            raise SourceMissing(f"Magento customer {key} is not in the local mirror")
+        return person_from_customer(customer.raw), customer.raw
+    if kind == "guest":
+        website, _, mail = key.partition(":")
+        guest = GuestBuyer.objects.filter(
+            store=store,
+            email_normalized=mail,
+            website_id=int(website) if website not in ("", "None") else None,
+        ).first()
+        if guest is None:
+            raise SourceMissing(f"guest buyer {mail} is not in the local mirror")
+        return person_from_guest(guest.raw, website_id=guest.website_id), guest.raw
+    raise SourceMissing(f"unknown person key {entity.person_key!r}")
+
+
+def entity_intent(entity: ContactEntity) -> dict[str, Any]:
+    """The create recorded before a POST whose outcome was never written (if any)."""
+    intent: dict[str, Any] = (entity.metadata or {}).get("create_intent") or {}
+    return intent
+
+
+@dataclass
+class Resolution:
+    target: RemoteContact | None = None
+    ambiguous: list[RemoteContact] = field(default_factory=list)
+    hidden_matches: list[RemoteContact] = field(default_factory=list)
+    how: str = ""
+
+
+def contact_resolve(*, client: Client, entity: ContactEntity, email: str) -> Resolution:
+    """Find the FreeAgent contact of this entity in the cache (see module docstring)."""
+    if entity.remote_id:
+        cached = remote_contact_get(client, entity.remote_id)
+        if cached is not None:
+            return Resolution(target=cached, how="stored link")
+        # Linked but not cached (yet): the processor fetches it by URL.
+        return Resolution(
+            target=RemoteContact(client=client, url=entity.remote_id, data={}), how="stored link"
+        )
+    emails = {email_key(email)}
+    intent = entity_intent(entity)
+    if intent.get("email"):
+        emails.add(email_key(intent["email"]))
+    matches: list[RemoteContact] = []
+    for key in sorted(e for e in emails if e):
+        matches += [m for m in remote_contacts_by_email(client, key) if m not in matches]
+    if len(matches) == 1:
+        how = "unfinished create reconciled" if intent else "matched by e-mail"
+        return Resolution(target=matches[0], how=how)
+    if len(matches) > 1:
+        return Resolution(ambiguous=matches, how="ambiguous")
+    hidden = list(
+        RemoteContact.objects.filter(client=client, email_key__in=emails, status="Hidden")
+    )
+    return Resolution(hidden_matches=hidden, how="new")
+
+
+def contact_generate(
+    *, profile: Profile, item: WorkItem, store_locales: dict[int, str], dry_run: bool
+) -> None:
+    """Generator "Contact Data": resolve, build the payload, and decide the action.
+
+    Leaves ``item.context["action"]`` as ``create`` or ``update`` (with ``item.payload`` the
+    fields to send) or finishes the item (unchanged, skipped, failed, ambiguous).
+    """
+    entity: ContactEntity = item.entity
+    client = profile.client
+    assert client is not None
+    try:
+        person, _raw = person_for_entity(profile, entity)
+    except SourceMissing as exc:
+        item.finish(Outcome.FAILED, str(exc))
+        return
+    locale = store_locales.get(person.store_id) if person.store_id is not None else None
+    mapped = contact_payload(person, store_locale=locale)
+    if not mapped.ok:
+        item.finish(Outcome.FAILED, mapped.error_message(), field_errors=mapped.errors)
+        return
+    payload = mapped.payload
+    digest = payload_hash(payload)
+    item.payload_hash = digest
+    resolution = contact_resolve(client=client, entity=entity, email=person.email)
+    intent = entity_intent(entity)
+    item.context.update(full_payload=payload, resolution=resolution.how)
+    if resolution.ambiguous:
+        urls = ", ".join(m.url for m in resolution.ambiguous)
+        item.finish(
+            Outcome.AMBIGUOUS,
+            f"FreeAgent already has {len(resolution.ambiguous)} active contacts with the "
+            f"e-mail {person.email}: {urls}. Hide the duplicates in FreeAgent or link one "
+            f"with `fa_contact import`; nothing was sent.",
+            candidates=[m.url for m in resolution.ambiguous],
+        )
+        return
+    target = resolution.target
+    behaviour = profile.api_behaviour
+    if target is None:
+        if behaviour == ApiBehaviour.UPDATE:
+            item.finish(
+                Outcome.SKIPPED,
+                "Not in FreeAgent, and the API behaviour is 'Update Existing'.",
+            )
+            return
+        item.context["action"] = "create"
+        item.payload = payload
+        warnings = [
+            f"would create — possible duplicate of hidden contact {m.url}"
+            for m in resolution.hidden_matches
+        ]
+        item.details.update(action="create", payload=payload, changes=field_changes(payload, None))
+        if warnings:
+            item.details["warnings"] = warnings
+        return
+    item.remote_id = target.url
+    item.context["target_url"] = target.url
+    if intent and not dry_run:
+        # An unfinished create turned out to have reached FreeAgent: link it for good.
+        metadata = {k: v for k, v in entity.metadata.items() if k != "create_intent"}
+        ContactEntity.objects.filter(pk=entity.pk).update(remote_id=target.url, metadata=metadata)
+        entity.metadata = metadata
+    if entity.remote_id == target.url and entity.last_payload_hash == digest:
+        item.finish(Outcome.UNCHANGED, "Nothing changed since the last export.")
+        return
+    if behaviour == ApiBehaviour.CREATE:
+        item.finish(
+            Outcome.SKIPPED,
+            f"Already in FreeAgent ({resolution.how}: {target.url}); the API behaviour is "
+            "'Create New', so it was linked but not updated.",
+        )
+        item.payload_hash = None  # not sent: compare again if the behaviour changes
+        return
+    item.context["action"] = "update"
+    item.context["remote"] = target.data or None
+    if target.data:
+        changes = field_diff(payload, target.data)
+        item.details.update(
+            action="update",
+            payload=payload,
+            changes=field_changes(payload, target.data),
+            matched=resolution.how,
+        )
+        if not changes:
+            item.finish(Outcome.UNCHANGED, f"FreeAgent already matches ({resolution.how}).")
+            return
+        item.payload = changes
+    else:
+        item.payload = payload  # the processor fetches the record and narrows the diff

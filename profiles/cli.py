@@ -1,0 +1,130 @@
+"""Helpers shared by the foreground CLI commands: profile lookup, progress bar, summary.
+
+Exit codes: 0 everything succeeded, 1 some contact failed (or was deferred for retry),
+2 usage or configuration errors.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from typing import TextIO
+
+from django.core.management.base import CommandError
+from django.db.models import QuerySet
+
+from profiles.models import Profile, Run
+
+EXIT_OK = 0
+EXIT_FAILURES = 1
+EXIT_USAGE = 2
+
+
+def usage_error(message: str) -> CommandError:
+    return CommandError(message, returncode=EXIT_USAGE)
+
+
+def profiles_select(type_id: str, name_or_id: str | None) -> list[Profile]:
+    """The profile named (or numbered) ``name_or_id`` of this type, or all of them."""
+    qs: QuerySet[Profile] = Profile.objects.filter(type=type_id).select_related(
+        "client", "source_client"
+    )
+    if name_or_id is None:
+        profiles = list(qs.order_by("pk"))
+        if not profiles:
+            raise usage_error(
+                f"There is no {type_id} profile. Create one in the admin or with load_config."
+            )
+        return profiles
+    if name_or_id.isdigit():
+        found = qs.filter(pk=int(name_or_id)).first() or qs.filter(name=name_or_id).first()
+    else:
+        found = qs.filter(name=name_or_id).first()
+    if found is None:
+        names = ", ".join(f"{p.pk}:{p.name}" for p in qs.order_by("pk")) or "none"
+        raise usage_error(f"No {type_id} profile {name_or_id!r} (profiles: {names}).")
+    return [found]
+
+
+class ProgressBar:
+    """A one-line progress bar on a terminal (plain lines when not a TTY)."""
+
+    def __init__(self, stream: TextIO | None = None, width: int = 30) -> None:
+        self.stream = stream or sys.stderr
+        self.width = width
+        self.started = time.monotonic()
+        self.tty = self.stream.isatty()
+        self._last = -1
+
+    def __call__(self, run: Run, total: int) -> None:
+        done = run.processed + run.retried
+        total = max(total, done, 1)
+        filled = int(self.width * done / total)
+        rate = done / max(time.monotonic() - self.started, 0.001)
+        line = (
+            f"[{'#' * filled}{'.' * (self.width - filled)}] {done}/{total} "
+            f"created {run.created} · updated {run.updated} · unchanged {run.unchanged} · "
+            f"failed {run.failed} · {rate:.0f}/s"
+        )
+        if self.tty:
+            self.stream.write("\r" + line)
+        elif done != self._last:
+            self.stream.write(line + "\n")
+        self._last = done
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def run_summary_table(runs: list[Run]) -> str:
+    """A fixed-width table of the runs' counts."""
+    header = (
+        "profile",
+        "run",
+        "status",
+        "collected",
+        "created",
+        "updated",
+        "unchanged",
+        "skipped",
+        "failed",
+        "deferred",
+        "seconds",
+    )
+    rows = [header]
+    for run in runs:
+        seconds = run.duration_seconds
+        rows.append(
+            (
+                run.profile.name,
+                str(run.pk),
+                run.status,
+                str(run.collected),
+                str(run.created),
+                str(run.updated),
+                str(run.unchanged),
+                str(run.skipped),
+                str(run.failed),
+                str(run.retried),
+                f"{seconds:.1f}" if seconds is not None else "-",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)) for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def exit_code_for(runs: list[Run]) -> int:
+    return (
+        EXIT_FAILURES
+        if any(r.failed or r.retried or r.status == "failed" for r in runs)
+        else EXIT_OK
+    )
+
+
+Writer = Callable[[str], None]

@@ -1,0 +1,330 @@
+"""Config as code: clients and profiles from YAML (``load_config``) and back (``dump_config``).
+
+Loading is idempotent (matched by name), all-or-nothing (every error is reported with its
+path, and nothing is written unless all of it is valid), and interpolates ``${ENV_VAR}``
+so secrets stay out of the file. Dumping never writes a secret: it writes ``${…}``
+placeholders named after the client, ready to be filled from the environment.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from profiles import registry
+from profiles.models import (
+    PRESET_CRON,
+    ApiBehaviour,
+    Client,
+    ClientType,
+    Environment,
+    Profile,
+    SchedulePreset,
+)
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+# Which auth keys are secret (dumped as placeholders) per client type.
+SECRET_KEYS = {
+    "consumer_secret",
+    "access_token",
+    "access_token_secret",
+    "token",
+    "client_secret",
+    "refresh_token",
+    "secret",
+    "password",
+    "dsn",
+}
+TOKEN_KEYS = ("access_token", "refresh_token", "expires_at")
+COMMON_PROFILE_KEYS = {
+    "name",
+    "type",
+    "source",
+    "client",
+    "status",
+    "schedule",
+    "process_batch_size",
+    "enable_retry_on_failure",
+    "retry_max_attempts",
+    "api_behaviour",
+}
+CLIENT_KEYS = {
+    "name",
+    "type",
+    "base_url",
+    "environment",
+    "store_code",
+    "auth",
+    "subscribers",
+    "rate_limit",
+}
+
+
+class ConfigError(Exception):
+    """The file is not valid; ``errors`` lists every problem with its path."""
+
+    def __init__(self, errors: list[str]) -> None:
+        self.errors = errors
+        super().__init__("\n".join(errors))
+
+
+@dataclass
+class ConfigResult:
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+
+
+def interpolate(value: Any, *, path: str, errors: list[str]) -> Any:
+    """Replace ``${NAME}`` with the environment variable NAME, recursively."""
+    if isinstance(value, dict):
+        return {k: interpolate(v, path=f"{path}.{k}", errors=errors) for k, v in value.items()}
+    if isinstance(value, list):
+        return [interpolate(v, path=f"{path}[{i}]", errors=errors) for i, v in enumerate(value)]
+    if isinstance(value, str):
+
+        def replace(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in os.environ:
+                errors.append(f"{path}: environment variable {name} is not set")
+                return ""
+            return os.environ[name]
+
+        return _ENV.sub(replace, value)
+    return value
+
+
+def schedule_fields(value: Any) -> dict[str, str]:
+    """``"*/15 * * * *"`` → the matching preset; any other cron → custom."""
+    text = " ".join(str(value).split())
+    for preset, cron in PRESET_CRON.items():
+        if text == cron:
+            return {"schedule_preset": preset, "schedule_cron": ""}
+    aliases = {
+        "15": SchedulePreset.EVERY_15,
+        "30": SchedulePreset.EVERY_30,
+        "60": SchedulePreset.EVERY_60,
+    }
+    if text in aliases:
+        return {"schedule_preset": aliases[text], "schedule_cron": ""}
+    return {"schedule_preset": SchedulePreset.CUSTOM, "schedule_cron": text}
+
+
+def _client_fields(data: dict[str, Any], path: str, errors: list[str]) -> dict[str, Any]:
+    unknown = set(data) - CLIENT_KEYS
+    if unknown:
+        errors.append(f"{path}: unknown key(s) {', '.join(sorted(unknown))}")
+    ctype = data.get("type")
+    if ctype not in ClientType.values:
+        errors.append(f"{path}.type: must be one of {', '.join(ClientType.values)}")
+        return {}
+    auth = dict(data.get("auth") or {})
+    values: dict[str, Any] = {
+        "type": ctype,
+        "base_url": str(data.get("base_url") or "").rstrip("/"),
+        "store_code": str(data.get("store_code") or "default"),
+        "settings": {},
+    }
+    env = data.get("environment")
+    if ctype == ClientType.FREEAGENT:
+        if env is None:
+            env = Environment.CUSTOM if values["base_url"] else Environment.PRODUCTION
+        tokens = {k: auth.pop(k) for k in TOKEN_KEYS if k in auth}
+        values["token_state"] = tokens
+        for key in ("client_id", "client_secret"):
+            if not auth.get(key):
+                errors.append(f"{path}.auth.{key}: required for a FreeAgent client")
+    elif ctype == ClientType.MAGENTO:
+        method = auth.get("method", "oauth1")
+        needed: tuple[str, ...] = (
+            ("token",)
+            if method == "token"
+            else ("consumer_key", "consumer_secret", "access_token", "access_token_secret")
+        )
+        for key in needed:
+            if not auth.get(key):
+                errors.append(f"{path}.auth.{key}: required for Magento auth method {method}")
+        if data.get("subscribers"):
+            values["settings"]["subscribers"] = dict(data["subscribers"])
+    elif ctype == ClientType.EMARSYS:
+        method = auth.get("method", "oauth2")
+        needed = ("username", "secret") if method == "wsse" else ("client_id", "client_secret")
+        for key in needed:
+            if not auth.get(key):
+                errors.append(f"{path}.auth.{key}: required for Emarsys auth method {method}")
+    if data.get("rate_limit"):
+        values["settings"]["rate_limit"] = dict(data["rate_limit"])
+    values["environment"] = env or Environment.PRODUCTION
+    if values["environment"] not in Environment.values:
+        errors.append(f"{path}.environment: must be one of {', '.join(Environment.values)}")
+    values["credentials"] = auth
+    return values
+
+
+def _profile_fields(
+    data: dict[str, Any], path: str, errors: list[str], clients: dict[str, Client]
+) -> dict[str, Any]:
+    try:
+        ptype = registry.get(str(data.get("type")))
+    except registry.UnknownProfileType as exc:
+        errors.append(f"{path}.type: {exc}")
+        return {}
+    unknown = set(data) - COMMON_PROFILE_KEYS - set(ptype.config_keys)
+    if unknown:
+        errors.append(f"{path}: unknown key(s) {', '.join(sorted(unknown))}")
+    values: dict[str, Any] = {"type": ptype.type_id}
+    for key, field_name in (("source", "source_client"), ("client", "client")):
+        name = data.get(key)
+        if name is None:
+            values[field_name] = None
+            continue
+        if str(name) not in clients:
+            errors.append(f"{path}.{key}: no client named {name!r}")
+            continue
+        values[field_name] = clients[str(name)]
+    for key in ("status", "enable_retry_on_failure"):
+        if key in data:
+            values[key] = bool(data[key])
+    for key in ("process_batch_size", "retry_max_attempts"):
+        if key in data:
+            try:
+                values[key] = int(data[key])
+            except (TypeError, ValueError):
+                errors.append(f"{path}.{key}: must be a whole number, not {data[key]!r}")
+    if "api_behaviour" in data:
+        if data["api_behaviour"] not in ApiBehaviour.values:
+            errors.append(f"{path}.api_behaviour: must be one of {', '.join(ApiBehaviour.values)}")
+        values["api_behaviour"] = data["api_behaviour"]
+    if "schedule" in data:
+        values.update(schedule_fields(data["schedule"]))
+    extra = {k: data[k] for k in ptype.config_keys if k in data}
+    values["settings"] = ptype.settings_from_config(extra)
+    return values
+
+
+def config_load(data: dict[str, Any]) -> ConfigResult:
+    """Create or update clients and profiles from a parsed config (see module docstring)."""
+    errors: list[str] = []
+    if not isinstance(data, dict):
+        raise ConfigError(["the file must be a mapping with 'clients' and/or 'profiles'"])
+    data = interpolate(data, path="", errors=errors)
+    result = ConfigResult()
+    with transaction.atomic():
+        clients = {c.name: c for c in Client.objects.all()}
+        for index, raw in enumerate(data.get("clients") or []):
+            path = f"clients[{index}]"
+            if not isinstance(raw, dict) or not raw.get("name"):
+                errors.append(f"{path}.name: required")
+                continue
+            values = _client_fields(raw, path, errors)
+            if not values:
+                continue
+            client = clients.get(raw["name"]) or Client(name=raw["name"])
+            _assign(client, values, result, label=f"client {raw['name']}", path=path, errors=errors)
+            clients[client.name] = client
+        for index, raw in enumerate(data.get("profiles") or []):
+            path = f"profiles[{index}]"
+            if not isinstance(raw, dict) or not raw.get("name"):
+                errors.append(f"{path}.name: required")
+                continue
+            values = _profile_fields(raw, path, errors, clients)
+            if not values:
+                continue
+            profile = Profile.objects.filter(name=raw["name"]).first() or Profile(name=raw["name"])
+            _assign(
+                profile, values, result, label=f"profile {raw['name']}", path=path, errors=errors
+            )
+        if errors:
+            transaction.set_rollback(True)
+            raise ConfigError(errors)
+    return result
+
+
+def _assign(
+    obj: Client | Profile,
+    values: dict[str, Any],
+    result: ConfigResult,
+    *,
+    label: str,
+    path: str,
+    errors: list[str],
+) -> None:
+    is_new = obj.pk is None
+    changed = is_new
+    for key, value in values.items():
+        if getattr(obj, key) != value:
+            setattr(obj, key, value)
+            changed = True
+    if not changed:
+        result.unchanged.append(label)
+        return
+    try:
+        obj.full_clean()
+    except ValidationError as exc:
+        for name, messages in exc.message_dict.items():
+            errors.extend(f"{path}.{name}: {m}" for m in messages)
+        return
+    if errors:
+        return  # nothing more is saved once something is wrong (rolled back anyway)
+    obj.save()
+    (result.created if is_new else result.updated).append(label)
+
+
+def _placeholder(client: Client, key: str) -> str:
+    slug = re.sub(r"[^A-Za-z0-9]+", "_", client.name).upper().strip("_")
+    return "${" + f"{slug}_{key.upper()}" + "}"
+
+
+def config_dump() -> dict[str, Any]:
+    """Every client and profile as config data, secrets replaced by ``${…}`` placeholders."""
+    clients = []
+    for client in Client.objects.order_by("name"):
+        auth = {
+            k: (_placeholder(client, k) if k in SECRET_KEYS else v)
+            for k, v in (client.credentials or {}).items()
+        }
+        if client.type == ClientType.FREEAGENT:
+            for key in ("access_token", "refresh_token"):
+                if (client.token_state or {}).get(key):
+                    auth[key] = _placeholder(client, key)
+        entry: dict[str, Any] = {"name": client.name, "type": client.type}
+        if client.base_url:
+            entry["base_url"] = client.base_url
+        if client.type == ClientType.FREEAGENT:
+            entry["environment"] = client.environment
+        if client.type == ClientType.MAGENTO:
+            entry["store_code"] = client.store_code
+            if client.settings.get("subscribers"):
+                subs = dict(client.settings["subscribers"])
+                if subs.get("dsn"):
+                    subs["dsn"] = _placeholder(client, "dsn")
+                entry["subscribers"] = subs
+        if client.settings.get("rate_limit"):
+            entry["rate_limit"] = client.settings["rate_limit"]
+        entry["auth"] = auth
+        clients.append(entry)
+    profiles = []
+    for profile in Profile.objects.select_related("client", "source_client").order_by("name"):
+        entry = {
+            "name": profile.name,
+            "type": profile.type,
+            "source": profile.source_client.name if profile.source_client else None,
+            "client": profile.client.name if profile.client else None,
+            "status": profile.status,
+            "schedule": profile.cron_expression,
+            "process_batch_size": profile.process_batch_size,
+            "enable_retry_on_failure": profile.enable_retry_on_failure,
+            "retry_max_attempts": profile.retry_max_attempts,
+            "api_behaviour": profile.api_behaviour,
+        }
+        with contextlib.suppress(registry.UnknownProfileType):
+            entry.update(registry.get(profile.type).settings_to_config(profile.settings or {}))
+        profiles.append(entry)
+    return {"clients": clients, "profiles": profiles}

@@ -1,0 +1,270 @@
+"""FreeAgent contact export end to end, over real HTTP against the simulators."""
+
+from __future__ import annotations
+
+import pytest
+
+from contacts.models import ContactEntity, DeliveryAttempt
+from profiles.models import RunStatus, RunTrigger
+from profiles.services import runs
+
+pytestmark = pytest.mark.django_db
+
+
+def export(profile, **kwargs):
+    return runs.run_start(profile=profile, trigger=RunTrigger.CLI, foreground=True, **kwargs)
+
+
+def test_first_export_creates_one_contact_per_person_then_reruns_write_nothing(world):
+    for _ in range(12):
+        world.add_customer()
+    profile = world.profile(process_batch_size=5)
+
+    first = export(profile)
+    assert first.status == RunStatus.SUCCESS, first.summary
+    assert (first.collected, first.created, first.failed) == (12, 12, 0)
+    assert len(world.fa_contacts()) == 12
+    assert len(world.fa_requests("POST")) == 12
+    entities = ContactEntity.objects.filter(profile=profile)
+    assert all(e.remote_id.startswith(world.sims.freeagent.url) for e in entities)
+
+    writes_before = len(world.fa_writes())
+    second = export(profile)
+    assert second.status == RunStatus.SUCCESS
+    assert second.created == second.updated == 0
+    assert len(world.fa_writes()) == writes_before  # zero write calls
+
+
+def put_bodies(world):
+
+    return [r for r in world.fa_requests("PUT")]
+
+
+def test_a_changed_customer_is_one_put_with_only_the_changed_fields(world):
+    customer = world.add_customer(firstname="Jane", lastname="Doe")
+    world.add_customer()
+    profile = world.profile()
+    export(profile)
+    world.advance_clock()
+    world.patch_customer(customer["id"], lastname="Smith")
+
+    run = export(profile)
+    assert (run.collected, run.updated, run.created) == (1, 1, 0)
+    puts = world.fa_requests("PUT")
+    assert len(puts) == 1
+    entity = ContactEntity.objects.get(profile=profile, customer_id=customer["id"])
+    attempt = DeliveryAttempt.objects.filter(entity=entity, action="update").latest("pk")
+    assert attempt.request["body"] == {"contact": {"last_name": "Smith"}}
+    assert attempt.http_status == 200
+    remote = next(c for c in world.fa_contacts() if c["url"] == entity.remote_id)
+    assert remote["last_name"] == "Smith"
+    assert remote["first_name"] == "Jane"
+
+
+def test_an_existing_freeagent_contact_with_the_email_in_another_case_is_linked_not_duplicated(
+    world,
+):
+    existing = world.fa_seed_contact(
+        first_name="Jane", last_name="Doe", email="  JANE.DOE@example.COM "
+    )
+    world.add_customer(firstname="Jane", lastname="Doe", email="jane.doe@example.com")
+    profile = world.profile()
+
+    run = export(profile)
+    assert run.created == 0
+    assert run.updated + run.unchanged == 1
+    assert len(world.fa_requests("POST")) == 0
+    assert len(world.fa_contacts()) == 1
+    entity = ContactEntity.objects.get(profile=profile)
+    assert entity.remote_id == existing["url"]
+
+
+def test_a_guest_who_later_registers_stays_one_contact(world):
+    world.add_guest_order("Gus.Guest@Example.com")
+    world.add_guest_order("gus.guest@example.com ")  # a repeat guest, other spelling
+    profile = world.profile()
+    first = export(profile)
+    assert first.created == 1, first.summary
+    assert len(world.fa_contacts()) == 1
+    guest_entity = ContactEntity.objects.get(profile=profile)
+    assert guest_entity.person_key.startswith("guest:")
+
+    world.advance_clock()
+    world.add_customer(email="gus.guest@example.com", firstname="Gus", lastname="Guest")
+    second = export(profile)
+    assert second.created == 0
+    assert len(world.fa_contacts()) == 1
+    entity = ContactEntity.objects.get(profile=profile)
+    assert entity.person_key.startswith("customer:")
+    assert entity.remote_id == guest_entity.remote_id
+
+
+def test_a_guest_with_a_registered_customers_email_is_that_customer(world):
+    world.add_customer(email="ann@example.com", firstname="Ann", lastname="Lee", website_id=1)
+    world.add_guest_order("ANN@example.com", store_id=1)
+    profile = world.profile()
+    run = export(profile)
+    assert run.created == 1
+    assert len(world.fa_contacts()) == 1
+
+
+def test_duplicate_emails_already_in_freeagent_are_reported_ambiguous_never_guessed(world):
+    world.fa_seed_contact(first_name="Bo", last_name="One", email="bo@example.com")
+    world.fa_seed_contact(first_name="Bo", last_name="Two", email="BO@example.com")
+    world.add_customer(firstname="Bo", lastname="Three", email="bo@example.com")
+    profile = world.profile()
+    run = export(profile)
+    assert run.status == RunStatus.FAILED
+    assert run.failed == 1
+    entity = ContactEntity.objects.get(profile=profile)
+    assert entity.status == "ambiguous"
+    assert "2 active contacts with the e-mail bo@example.com" in entity.message["text"]
+    assert len(world.fa_writes()) == 0
+
+
+class Killed(BaseException):
+    """Stands in for SIGKILL: nothing after it runs, not even except-Exception handlers."""
+
+
+def test_a_worker_killed_between_the_post_and_the_status_write_leaves_no_duplicate(
+    world, monkeypatch
+):
+    from contacts.freeagent.export import ContactWriter
+
+    for _ in range(3):
+        world.add_customer()
+    profile = world.profile(process_batch_size=10)
+
+    original = ContactWriter._created
+    calls = []
+
+    def die_after_second_post(self, item, contact, payload):
+        calls.append(contact["url"])
+        if len(calls) == 2:
+            raise Killed
+        return original(self, item, contact, payload)
+
+    monkeypatch.setattr(ContactWriter, "_created", die_after_second_post)
+    with pytest.raises(Killed):
+        export(profile)
+    monkeypatch.setattr(ContactWriter, "_created", original)
+    assert len(world.fa_contacts()) == 2  # the second POST reached FreeAgent
+
+    # What the reaper does once the claim is stale; then the next scheduled run.
+    from datetime import timedelta
+
+    assert runs.entities_reclaim_stale(older_than=timedelta(seconds=0)) == 3
+    killed_run = profile.runs.get()
+    assert killed_run.status == RunStatus.SUCCESS  # the reaper resumed and closed it
+    assert len(world.fa_contacts()) == 3  # no duplicate, nothing lost
+    run = export(profile)
+    assert run.status == RunStatus.SUCCESS, run.summary
+    assert len(world.fa_contacts()) == 3  # no duplicate, nothing lost
+    assert len(world.fa_requests("POST")) == 3
+    urls = set(ContactEntity.objects.filter(profile=profile).values_list("remote_id", flat=True))
+    assert urls == {c["url"] for c in world.fa_contacts()}
+    assert not any("create_intent" in e.metadata for e in ContactEntity.objects.all())
+
+
+def test_429_storms_and_5xx_bursts_still_export_everything(world, monkeypatch):
+    import time as time_module
+
+    monkeypatch.setattr(time_module, "sleep", lambda s: None)
+    for _ in range(8):
+        world.add_customer()
+    profile = world.profile(process_batch_size=4)
+    world.fa_faults(burst_429=6, retry_after=1, error_rate=0.25)
+
+    run = export(profile)
+    world.fa_faults(burst_429=0, error_rate=0)
+    statuses = [r["status"] for r in world.fa_requests()]
+    assert 429 in statuses
+    assert any(s >= 500 for s in statuses)
+    exported = run.created
+    if run.retried:  # a contact whose every in-run attempt failed is deferred, not lost
+        exported += export(profile).created
+    assert exported == 8
+    assert len(world.fa_contacts()) == 8
+
+
+def test_a_422_fails_that_contact_with_freeagents_message_and_the_rest_export(world, monkeypatch):
+    from contacts.freeagent import resolve
+
+    original = resolve.contact_payload
+
+    def narnia_for_one(person, **kwargs):
+        result = original(person, **kwargs)
+        if person.email == "bad@example.com":
+            result.payload["country"] = "Narnia"
+        return result
+
+    monkeypatch.setattr(resolve, "contact_payload", narnia_for_one)
+    world.add_customer(email="bad@example.com")
+    for _ in range(3):
+        world.add_customer()
+    profile = world.profile(enable_retry_on_failure=True)
+    run = export(profile)
+    assert (run.created, run.failed, run.retried) == (3, 1, 0)  # 422 is never retried
+    bad = ContactEntity.objects.get(profile=profile, email="bad@example.com")
+    assert bad.queue_status == "failed"
+    assert "FreeAgent rejected the contact" in bad.message["text"]
+    assert "Narnia" in bad.message["text"] or "ountry" in bad.message["text"]
+    assert DeliveryAttempt.objects.get(entity=bad).http_status == 422
+
+
+@pytest.mark.parametrize(
+    ("behaviour", "created", "updated", "skipped"),
+    [("create", 1, 0, 1), ("update", 0, 1, 1), ("create_and_update", 1, 1, 0)],
+)
+def test_api_behaviour(world, behaviour, created, updated, skipped):
+    world.fa_seed_contact(first_name="Old", last_name="Name", email="known@example.com")
+    world.add_customer(email="known@example.com", firstname="New", lastname="Name")
+    world.add_customer(email="unknown@example.com")
+    profile = world.profile(api_behaviour=behaviour)
+    run = export(profile)
+    assert (run.created, run.updated, run.skipped) == (created, updated, skipped)
+    names = {c.get("first_name") for c in world.fa_contacts() if c.get("email")}
+    assert ("New" in names) == (updated == 1)
+
+
+def test_dry_run_sends_nothing_and_records_the_diff(world):
+    customer = world.add_customer(firstname="Jane", lastname="Doe")
+    profile = world.profile()
+    export(profile)
+    world.advance_clock()
+    world.patch_customer(customer["id"], lastname="Smith")
+    writes = len(world.fa_writes())
+
+    run = export(profile, dry_run=True)
+    assert run.updated == 1
+    assert len(world.fa_writes()) == writes
+    event = run.events.get(entity_id__isnull=False)
+    assert event.data["action"] == "update"
+    assert ["last_name", "Doe", "Smith"] in [list(c) for c in event.data["changes"]]
+    entity = ContactEntity.objects.get(profile=profile)
+    assert entity.queue_status == "pending"  # still to do for a real run
+
+
+def test_entity_scope_exports_one_contact(world):
+    world.add_customer()
+    world.add_customer()
+    profile = world.profile()
+    export(profile, dry_run=True)  # collect without sending
+    target = ContactEntity.objects.filter(profile=profile).first()
+    run = export(profile, entity_ids=[target.pk])
+    assert run.created == 1
+    assert len(world.fa_contacts()) == 1
+
+
+def test_invalid_magento_data_fails_that_contact_and_the_batch_goes_on(world):
+    world.add_customer(email="not-an-email")
+    world.add_customer(firstname="", lastname="", addresses=[], default_billing=None)
+    world.add_customer()
+    profile = world.profile()
+    run = export(profile)
+    assert (run.created, run.failed) == (1, 2)
+    messages = sorted(
+        e.message["text"] for e in ContactEntity.objects.filter(queue_status="failed")
+    )
+    assert any(m.startswith("email: 'not-an-email' is not a valid e-mail") for m in messages)
+    assert any("first_name: no first name, last name or company" in m for m in messages)

@@ -1,0 +1,148 @@
+"""load_config / dump_config: idempotent, all-or-nothing, no secrets written."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+import yaml
+from django.core.management import call_command
+from django.core.management.base import CommandError
+
+from profiles.models import Client, Profile, SchedulePreset
+from profiles.services.config import ConfigError, config_dump, config_load
+
+pytestmark = pytest.mark.django_db
+
+CONFIG = """
+clients:
+  - {name: store, type: magento, base_url: "http://127.0.0.1:8801", store_code: default,
+     auth: {method: oauth1, consumer_key: ck, consumer_secret: "${STORE_SECRET}",
+            access_token: at, access_token_secret: ats}}
+  - {name: books, type: freeagent, base_url: "http://127.0.0.1:8802/v2",
+     auth: {client_id: cid, client_secret: csecret, access_token: tok, refresh_token: ref}}
+profiles:
+  - {name: fa-contacts, type: freeagent_contact_export, source: store, client: books,
+     status: true, schedule: "*/15 * * * *", process_batch_size: 100,
+     enable_retry_on_failure: true, retry_max_attempts: 3, api_behaviour: create_and_update}
+"""
+
+
+@pytest.fixture
+def config_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("STORE_SECRET", "s3cret-from-env")
+    path = tmp_path / "config.yaml"
+    path.write_text(CONFIG)
+    return path
+
+
+def test_load_creates_everything_then_is_idempotent(config_file):
+    out = io.StringIO()
+    call_command("load_config", str(config_file), stdout=out)
+    assert "2 created" not in out.getvalue()
+    assert "3 created, 0 updated" in out.getvalue()
+    store = Client.objects.get(name="store")
+    assert store.credentials["consumer_secret"] == "s3cret-from-env"
+    books = Client.objects.get(name="books")
+    assert books.environment == "custom"
+    assert books.token_state == {"access_token": "tok", "refresh_token": "ref"}
+    assert books.credentials == {"client_id": "cid", "client_secret": "csecret"}
+    profile = Profile.objects.get(name="fa-contacts")
+    assert profile.source_client == store
+    assert profile.client == books
+    assert profile.schedule_preset == SchedulePreset.EVERY_15
+    assert profile.enable_retry_on_failure is True
+    assert profile.schedule is not None
+
+    out = io.StringIO()
+    call_command("load_config", str(config_file), stdout=out)
+    assert "0 created, 0 updated, 3 unchanged" in out.getvalue()
+
+
+def test_custom_cron_and_update(config_file):
+    call_command("load_config", str(config_file), stdout=io.StringIO())
+    data = yaml.safe_load(CONFIG)
+    data["profiles"][0]["schedule"] = "5 */2 * * *"
+    data["profiles"][0]["process_batch_size"] = 50
+    result = config_load(data)
+    assert result.updated == ["profile fa-contacts"]
+    profile = Profile.objects.get(name="fa-contacts")
+    assert (profile.schedule_preset, profile.schedule_cron) == ("custom", "5 */2 * * *")
+    assert profile.process_batch_size == 50
+
+
+def test_every_error_is_reported_with_its_path_and_nothing_is_written(monkeypatch):
+    monkeypatch.delenv("STORE_SECRET", raising=False)
+    data = yaml.safe_load(CONFIG)
+    data["profiles"][0]["process_batch_size"] = 5000
+    data["profiles"][0]["client"] = "nope"
+    data["profiles"][0]["colour"] = "blue"
+    with pytest.raises(ConfigError) as exc:
+        config_load(data)
+    errors = "\n".join(exc.value.errors)
+    assert "clients[0].auth.consumer_secret: environment variable STORE_SECRET is not set" in errors
+    assert "profiles[0].client: no client named 'nope'" in errors
+    assert "profiles[0]: unknown key(s) colour" in errors
+    assert "profiles[0].process_batch_size" in errors
+    assert Client.objects.count() == 0
+    assert Profile.objects.count() == 0
+
+
+def test_bad_cron_names_the_field():
+    data = yaml.safe_load(CONFIG.replace("${STORE_SECRET}", "x"))
+    data["profiles"][0]["schedule"] = "every tuesday"
+    with pytest.raises(ConfigError, match=r"profiles\[0\]\.schedule_cron"):
+        config_load(data)
+
+
+def test_command_exits_2_on_an_invalid_file(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("clients: [ {name: x, type: nothing} ]")
+    with pytest.raises(CommandError, match=r"clients\[0\]\.type") as exc:
+        call_command("load_config", str(path))
+    assert exc.value.returncode == 2
+    with pytest.raises(CommandError, match="Cannot read") as exc:
+        call_command("load_config", str(tmp_path / "missing.yaml"))
+    assert exc.value.returncode == 2
+
+
+def test_dump_writes_no_secret_and_round_trips(config_file, monkeypatch):
+    call_command("load_config", str(config_file), stdout=io.StringIO())
+    out = io.StringIO()
+    call_command("dump_config", stdout=out)
+    text = out.getvalue()
+    for secret in ("s3cret-from-env", "csecret", "tok", "ats"):
+        assert f": {secret}" not in text
+        assert f"'{secret}'" not in text
+    dumped = yaml.safe_load(text)
+    auth = {c["name"]: c for c in dumped["clients"]}["books"]["auth"]
+    assert auth["client_secret"] == "${BOOKS_CLIENT_SECRET}"
+    assert auth["client_id"] == "cid"
+    for name in (
+        "STORE_CONSUMER_SECRET",
+        "STORE_ACCESS_TOKEN",
+        "STORE_ACCESS_TOKEN_SECRET",
+        "BOOKS_CLIENT_SECRET",
+        "BOOKS_ACCESS_TOKEN",
+        "BOOKS_REFRESH_TOKEN",
+    ):
+        monkeypatch.setenv(name, "filled")
+    result = config_load(dumped)
+    assert result.created == []
+    assert dumped["profiles"][0]["schedule"] == "*/15 * * * *"
+    assert config_dump()["profiles"] == dumped["profiles"]
+
+
+def test_demo_config_points_at_the_simulators_and_loads(monkeypatch):
+    from connectors.simulate import start_simulators
+    from profiles.services.demo import demo_config_load
+
+    sims = start_simulators(magento_port=0, freeagent_port=0, emarsys_port=0)
+    try:
+        result = demo_config_load(simulators=sims.describe(), start_runs=False)
+    finally:
+        sims.stop()
+    assert "profile FreeAgent contacts" in result.created
+    store = Client.objects.get(name="Demo store")
+    assert store.base_url == sims.describe()["magento"]["base_url"]
+    assert store.settings["subscribers"] == {"source": "rest"}
