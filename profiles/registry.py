@@ -62,6 +62,13 @@ class ProfileType(ABC):
     def finish_run(self, *, profile: Profile, run: Run) -> None:
         """Called once when a run closes (e.g. store cursors)."""
 
+    def explain(self, *, profile: Profile, entity: Any) -> dict[str, Any]:
+        """What the explain page shows for one entity. Keys (all optional): ``source``
+        (the Magento data), ``payload`` (what we would send now), ``errors`` (mapping
+        errors), ``last_sent``, ``remote`` (the remote record as we know it), ``changes``
+        (field, remote value, new value), ``notes``. No network I/O."""
+        return {"source": entity.metadata, "notes": []}
+
     def extra_schedules(self, profile: Profile) -> list[ExtraSchedule]:
         """Beat entries this type needs besides the main schedule."""
         return []

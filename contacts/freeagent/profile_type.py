@@ -11,10 +11,16 @@ from collections.abc import Sequence
 from typing import Any
 
 from connectors.errors import ConnectorError
-from contacts.freeagent.cache import remote_contacts_collect
+from contacts.freeagent.cache import remote_contact_get, remote_contacts_collect
 from contacts.freeagent.export import ContactWriter, ExchangeRecorder
-from contacts.freeagent.resolve import contact_generate
-from contacts.models import ContactEntity, Customer
+from contacts.freeagent.mapping import contact_payload, field_changes
+from contacts.freeagent.resolve import (
+    SourceMissing,
+    contact_generate,
+    entity_intent,
+    person_for_entity,
+)
+from contacts.models import ContactEntity, Customer, DeliveryAttempt
 from contacts.services.entities import entity_mark_pending, entity_rekey
 from contacts.services.mirror import customers_read, guests_read
 from profiles import registry
@@ -148,6 +154,44 @@ class FreeAgentContactExport(registry.ProfileType):
         state = {**(profile.state or {}), LOCALES_STATE: locales}
         Profile.objects.filter(pk=profile.pk).update(state=state)
         profile.state = state
+
+    def explain(self, *, profile: Profile, entity: Any) -> dict[str, Any]:
+        """Source, mapped payload, last sent, cached remote record and the field diff."""
+        assert profile.client is not None
+        notes: list[str] = []
+        try:
+            person, raw = person_for_entity(profile, entity)
+        except SourceMissing as exc:
+            return {"source": None, "errors": {"source": str(exc)}, "notes": notes}
+        locales = {int(k): v for k, v in (profile.state.get(LOCALES_STATE) or {}).items()}
+        locale = locales.get(person.store_id) if person.store_id is not None else None
+        mapped = contact_payload(person, store_locale=locale)
+        remote = remote_contact_get(profile.client, entity.remote_id) if entity.remote_id else None
+        if entity.remote_id and remote is None:
+            notes.append("The linked FreeAgent contact is not in the local cache yet.")
+        last = (
+            DeliveryAttempt.objects.filter(entity=entity, outcome__in=["created", "updated"])
+            .order_by("-created_at", "-pk")
+            .first()
+        )
+        intent = entity_intent(entity)
+        if intent:
+            notes.append(
+                f"A create was started at {intent.get('at')} without its result being "
+                "recorded; the next run reconciles it with FreeAgent before any new create."
+            )
+        return {
+            "source": raw,
+            "payload": mapped.payload if mapped.ok else None,
+            "errors": mapped.errors,
+            "last_sent": (last.request or {}).get("body") if last else None,
+            "last_sent_at": last.created_at if last else None,
+            "remote": remote.data if remote else None,
+            "changes": field_changes(mapped.payload, remote.data if remote else None)
+            if mapped.ok
+            else [],
+            "notes": notes,
+        }
 
     def prepare_batch(self, ctx: BatchContext) -> None:
         """Build the FreeAgent client and refresh the contacts cache (incrementally) so

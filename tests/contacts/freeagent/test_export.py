@@ -268,3 +268,21 @@ def test_invalid_magento_data_fails_that_contact_and_the_batch_goes_on(world):
     )
     assert any(m.startswith("email: 'not-an-email' is not a valid e-mail") for m in messages)
     assert any("first_name: no first name, last name or company" in m for m in messages)
+
+
+def test_explain_shows_source_payload_last_sent_remote_and_diff(world):
+    from profiles import registry
+
+    customer = world.add_customer(firstname="Jane", lastname="Doe")
+    profile = world.profile()
+    export(profile)
+    world.advance_clock()
+    world.patch_customer(customer["id"], lastname="Smith")
+    export(profile, dry_run=True)  # collects the change without sending it
+    entity = ContactEntity.objects.get(profile=profile)
+    info = registry.get(profile.type).explain(profile=profile, entity=entity)
+    assert info["source"]["lastname"] == "Smith"
+    assert info["payload"]["last_name"] == "Smith"
+    assert info["last_sent"]["contact"]["last_name"] == "Doe"
+    assert info["remote"]["last_name"] == "Doe"
+    assert info["changes"] == [("last_name", "Doe", "Smith")]
