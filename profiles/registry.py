@@ -69,6 +69,10 @@ class ProfileType(ABC):
         (field, remote value, new value), ``notes``. No network I/O."""
         return {"source": entity.metadata, "notes": []}
 
+    def main_schedule_cron(self, profile: Profile) -> str:
+        """The cron of the profile's main beat entry (default: its Schedule setting)."""
+        return profile.cron_expression
+
     def extra_schedules(self, profile: Profile) -> list[ExtraSchedule]:
         """Beat entries this type needs besides the main schedule."""
         return []

@@ -89,9 +89,10 @@ class FreeAgentContactExport(registry.ProfileType):
             )
         api = magento_client(profile.source_client)
         self._store_locales(profile, api)
-        queued = 0
+        queued: set[str] = set()  # person keys: a repeat guest is one person
         for customer in customers_read(profile=profile, client=api):
-            queued += self._queue_customer(profile, customer)
+            if self._queue_customer(profile, customer):
+                queued.add(f"customer:{customer.magento_id}")
         for guest in guests_read(profile=profile, client=api):
             registered = Customer.objects.filter(
                 store=profile.source_client,
@@ -100,9 +101,10 @@ class FreeAgentContactExport(registry.ProfileType):
             ).exists()
             if registered:
                 continue  # the registered customer of the same e-mail and website is the contact
-            queued += entity_mark_pending(
+            key = guest_key(guest.website_id, guest.email_normalized)
+            if entity_mark_pending(
                 profile=profile,
-                person_key=guest_key(guest.website_id, guest.email_normalized),
+                person_key=key,
                 source_hash=guest.source_hash,
                 email=guest.email,
                 metadata={
@@ -112,11 +114,12 @@ class FreeAgentContactExport(registry.ProfileType):
                     "orders": guest.order_count,
                     "last_order": guest.last_order_increment_id,
                 },
-            )
-        return queued
+            ):
+                queued.add(key)
+        return len(queued)
 
     @staticmethod
-    def _queue_customer(profile: Profile, customer: Customer) -> int:
+    def _queue_customer(profile: Profile, customer: Customer) -> bool:
         key = f"customer:{customer.magento_id}"
         # A guest who registered keeps their FreeAgent contact.
         entity_rekey(
@@ -125,23 +128,21 @@ class FreeAgentContactExport(registry.ProfileType):
             new_key=key,
             customer_id=customer.magento_id,
         )
-        return int(
-            entity_mark_pending(
-                profile=profile,
-                person_key=key,
-                source_hash=customer.source_hash,
-                email=customer.email,
-                customer_id=customer.magento_id,
-                metadata={
-                    "source": "customer",
-                    "group_id": customer.group_id,
-                    "website_id": customer.website_id,
-                    "store_id": customer.magento_store_id,
-                    "created_at": customer.magento_created_at.isoformat()
-                    if customer.magento_created_at
-                    else None,
-                },
-            )
+        return entity_mark_pending(
+            profile=profile,
+            person_key=key,
+            source_hash=customer.source_hash,
+            email=customer.email,
+            customer_id=customer.magento_id,
+            metadata={
+                "source": "customer",
+                "group_id": customer.group_id,
+                "website_id": customer.website_id,
+                "store_id": customer.magento_store_id,
+                "created_at": customer.magento_created_at.isoformat()
+                if customer.magento_created_at
+                else None,
+            },
         )
 
     @staticmethod

@@ -137,6 +137,11 @@ def _client_fields(data: dict[str, Any], path: str, errors: list[str]) -> dict[s
         if env is None:
             env = Environment.CUSTOM if values["base_url"] else Environment.PRODUCTION
         tokens = {k: auth.pop(k) for k in TOKEN_KEYS if k in auth}
+        if "expires_at" in tokens:
+            try:
+                tokens["expires_at"] = float(tokens["expires_at"])
+            except (TypeError, ValueError):
+                errors.append(f"{path}.auth.expires_at: must be epoch seconds")
         values["token_state"] = tokens
         for key in ("client_id", "client_secret"):
             if not auth.get(key):

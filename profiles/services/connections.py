@@ -6,6 +6,7 @@ reports its exchanges to an optional hook (the explain page records them).
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -92,9 +93,14 @@ def freeagent_token_save(client_pk: int, token: TokenState) -> None:
 
 
 def freeagent_token_load(client_pk: int) -> TokenState | None:
-    state = Client.objects.only("token_state").get(pk=client_pk).token_state
-    if not state or not state.get("access_token"):
+    state = dict(Client.objects.only("token_state").get(pk=client_pk).token_state or {})
+    if not state.get("access_token"):
         return None
+    state.setdefault("refresh_token", "")
+    if not state.get("expires_at"):
+        # A token pasted into config without its expiry: refresh it at once when we can
+        # (so its expiry becomes known), else trust it until FreeAgent answers 401.
+        state["expires_at"] = 0 if state["refresh_token"] else time.time() + 3600
     return TokenState.from_dict(state)
 
 

@@ -45,9 +45,17 @@ def demo_config(simulators: dict[str, Any]) -> dict[str, Any]:
             "type": "freeagent",
             "environment": "custom",
             "base_url": freeagent["base_url"],
+            # `make demo` runs the simulators ten times faster than real time.
+            "rate_limit": {"per_minute": 1200, "per_hour": 36000},
             "auth": {
                 k: freeagent[k]
-                for k in ("client_id", "client_secret", "access_token", "refresh_token")
+                for k in (
+                    "client_id",
+                    "client_secret",
+                    "access_token",
+                    "refresh_token",
+                    "expires_at",
+                )
             },
         },
         {

@@ -56,6 +56,13 @@ def _task_name(profile: Profile, key: str = "main") -> str:
     return f"profile {profile.pk} {key}"
 
 
+def _main_cron(profile: Profile) -> str:
+    try:
+        return registry.get(profile.type).main_schedule_cron(profile)
+    except registry.UnknownProfileType:
+        return profile.cron_expression
+
+
 def profile_schedule_sync(*, profile: Profile) -> PeriodicTask:
     """Create or update the profile's beat entries so they match its settings.
 
@@ -68,7 +75,7 @@ def profile_schedule_sync(*, profile: Profile) -> PeriodicTask:
             name=_task_name(profile),
             defaults={
                 "task": RUN_TASK,
-                "crontab": _crontab_for(profile.cron_expression),
+                "crontab": _crontab_for(_main_cron(profile)),
                 "interval": None,
                 "kwargs": json.dumps({"profile_id": profile.pk}),
                 "enabled": profile.status,

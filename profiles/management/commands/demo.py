@@ -22,6 +22,9 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
 
+DEMO_TIME_SCALE = 0.1
+
+
 class Command(BaseCommand):
     help = "Run Contact Sync locally: web + worker with beat (+ simulators), until Ctrl-C."
 
@@ -61,6 +64,10 @@ class Command(BaseCommand):
                         "--seed-customers",
                         str(options["seed_customers"]),
                         "--demo-config",
+                        # The demo's simulated rate-limit windows last a tenth of the real
+                        # ones, and its clients' budgets are raised to match.
+                        "--time-scale",
+                        str(DEMO_TIME_SCALE),
                     ],
                 )
             )
