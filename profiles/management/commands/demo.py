@@ -21,7 +21,6 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
-
 DEMO_TIME_SCALE = 0.1
 
 
