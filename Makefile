@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: venv demo test lint typecheck checks pytest clean
+.PHONY: venv demo test lint typecheck checks pytest bench clean
 
 $(STAMP): pyproject.toml requirements.lock
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -35,6 +35,12 @@ checks:
 
 pytest:
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+## bench: first-sync speed and memory against the simulators (scratch DB under var/bench)
+BENCH_CUSTOMERS ?= 1000
+bench: venv
+	DJANGO_DEBUG=1 CONTACT_SYNC_VAR_DIR=var/bench $(BIN)/python manage.py migrate -v0
+	DJANGO_DEBUG=1 CONTACT_SYNC_VAR_DIR=var/bench $(BIN)/python manage.py benchmark --customers $(BENCH_CUSTOMERS)
 
 clean:
 	rm -rf $(VENV) var/test .pytest_cache .mypy_cache .ruff_cache
