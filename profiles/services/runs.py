@@ -135,10 +135,18 @@ def run_execute(
 
 
 def claimable_entities(*, run: Run) -> QuerySet[Any]:
-    """Pending entities of the run's profile that are due, within the run's scope."""
+    """Pending entities, and retries that are due, of the run's profile (in its scope)."""
     ptype = registry.get(run.profile.type)
-    qs = ptype.entities(run.profile).filter(queue_status=QueueStatus.PENDING)
-    qs = qs.filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=timezone.now()))
+    if run.dry_run and run.scope.get("entity_ids"):
+        # A dry run of named contacts (the explain page) shows them whatever their state.
+        return ptype.entities(run.profile).filter(pk__in=run.scope["entity_ids"])
+    now = timezone.now()
+    qs = ptype.entities(run.profile).filter(
+        Q(queue_status=QueueStatus.PENDING)
+        & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        # Contacts waiting for an automatic retry come back once they are due.
+        | Q(queue_status=QueueStatus.RETRY, next_attempt_at__lte=now)
+    )
     if run.scope.get("entity_ids"):
         qs = qs.filter(pk__in=run.scope["entity_ids"])
     return qs

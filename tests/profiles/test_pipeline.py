@@ -84,9 +84,9 @@ def test_transient_failure_is_deferred_when_retry_is_on_then_fails_after_max_att
     assert second.processed == 0
     assert second.retried == 0
 
-    # Due: the retry is attempted again and, at the maximum, fails for good.
+    # Due: the retry is attempted again by the next run and, at the maximum, fails for good.
     ContactEntity.objects.filter(pk=flaky.pk).update(
-        queue_status=QueueStatus.PENDING, next_attempt_at=timezone.now() - timedelta(seconds=1)
+        next_attempt_at=timezone.now() - timedelta(seconds=1)
     )
     third = runs.run_start(profile=profile, foreground=True)
     flaky.refresh_from_db()

@@ -286,3 +286,44 @@ def test_explain_shows_source_payload_last_sent_remote_and_diff(world):
     assert info["last_sent"]["contact"]["last_name"] == "Doe"
     assert info["remote"]["last_name"] == "Doe"
     assert info["changes"] == [("last_name", "Doe", "Smith")]
+
+
+def test_failed_contacts_are_retried_on_the_following_runs_then_marked_permanently_failed(
+    world, monkeypatch
+):
+    import time as time_module
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    monkeypatch.setattr(time_module, "sleep", lambda s: None)
+    world.add_customer()
+    profile = world.profile(enable_retry_on_failure=True, retry_max_attempts=2)
+    world.fa_faults(error_rate=1.0)
+    first = export(profile)
+    assert (first.retried, first.created) == (1, 0)
+    entity = ContactEntity.objects.get(profile=profile)
+    assert entity.queue_status == "retry"
+    assert entity.next_attempt_at > timezone.now()
+
+    world.fa_faults(error_rate=0)
+    assert export(profile).processed == 0  # not due yet
+    ContactEntity.objects.update(next_attempt_at=timezone.now() - timedelta(seconds=1))
+    second = export(profile)
+    assert second.created == 1
+    assert len(world.fa_contacts()) == 1
+    entity.refresh_from_db()
+    assert (entity.queue_status, entity.attempts) == ("complete", 0)
+
+    # Always failing: after the maximum attempts the contact needs a person.
+    world.add_customer()
+    world.fa_faults(error_rate=1.0)
+    export(profile)
+    ContactEntity.objects.filter(queue_status="retry").update(
+        next_attempt_at=timezone.now() - timedelta(seconds=1)
+    )
+    last = export(profile)
+    world.fa_faults(error_rate=0)
+    assert last.failed == 1
+    failed = ContactEntity.objects.get(queue_status="failed")
+    assert "gave up after 2 attempt(s)" in failed.message["text"]
