@@ -7,7 +7,7 @@ import logging
 from celery import shared_task
 
 from profiles.models import Profile, RunTrigger
-from profiles.services import runs
+from profiles.services import retention, runs
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +46,13 @@ def run_batches_task(run_id: int) -> None:
     if processed and runs.run_has_claimable(run_id=run_id):
         run_batches_task.delay(run_id=run_id)
     runs.run_close_if_done(run_id=run_id)
+
+
+@shared_task(name="profiles.purge_history", ignore_result=True)
+def purge_history() -> None:
+    """Delete history older than HISTORY_RETENTION_DAYS (beat, daily)."""
+    purged = retention.history_purge()
+    logger.info("history purge: %d run(s), %d attempt(s) deleted", purged.runs, purged.attempts)
 
 
 @shared_task(name="profiles.reclaim_stale_claims", ignore_result=True)

@@ -146,6 +146,8 @@ CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="contac
 # --- Pipeline --------------------------------------------------------------------------------
 # Claims older than this are taken to belong to a dead worker and are handed out again.
 PIPELINE_STALE_CLAIM_SECONDS = env.int("PIPELINE_STALE_CLAIM_SECONDS", default=900)
+# Finished runs, their log lines and delivery attempts older than this are deleted daily.
+HISTORY_RETENTION_DAYS = env.int("HISTORY_RETENTION_DAYS", default=30)
 # Extra modules that register profile types (the test suite adds its own).
 PROFILE_TYPE_MODULES = env.list("PROFILE_TYPE_MODULES", default=[])
 # Task soft/hard time limits (seconds).
