@@ -13,9 +13,7 @@ from connectors.simulate import start_simulators
 
 @pytest.fixture(scope="module")
 def sims():
-    running = start_simulators(
-        magento_port=0, freeagent_port=0, emarsys_port=0, seed_customers=20
-    )
+    running = start_simulators(magento_port=0, freeagent_port=0, emarsys_port=0, seed_customers=20)
     yield running
     running.stop()
 
