@@ -258,10 +258,17 @@ def budget_for(
         return budget
 
 
+def local_budgets_reset() -> None:
+    """Forget every in-process budget (tests; a process that changed its limits)."""
+    with _local_lock:
+        _local.clear()
+
+
 __all__ = [
     "DEFAULT_WINDOWS",
     "LocalBudget",
     "RedisBudget",
     "budget_for",
+    "local_budgets_reset",
     "windows_for",
 ]

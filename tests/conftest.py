@@ -70,3 +70,11 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         if REQUIRE_SERVICES:
             pytest.fail(f"REQUIRE_SERVICES=1 but {reason}", pytrace=False)
         pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_local_budgets() -> None:
+    """In-process rate budgets are keyed by client id, which tests reuse: start clean."""
+    from connectors.ratelimit import local_budgets_reset
+
+    local_budgets_reset()

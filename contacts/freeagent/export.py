@@ -49,6 +49,9 @@ from profiles.pipeline import Outcome, WorkItem
 T = TypeVar("T")
 
 MAX_ATTEMPTS = 4
+# After this many contacts in a row failed transiently, the rest of the batch is deferred
+# at once instead of hammering an API that is down (a circuit breaker).
+BREAKER_THRESHOLD = 5
 MAX_RATE_LIMIT_WAIT = 300.0
 # How far before a recorded intent to look for a contact that may have been created.
 INTENT_SLACK = timedelta(seconds=5)
@@ -95,11 +98,16 @@ class ContactWriter:
         self.sleep = sleep or (lambda seconds: time.sleep(seconds))
         assert profile.client is not None
         self.client: Client = profile.client
+        self.broken = ""  # why the breaker opened, if it did
+        self.transient_streak = 0
 
     # -- one item ----------------------------------------------------------------------------
 
     def write(self, item: WorkItem) -> None:
         action = item.context.get("action")
+        if self.broken:
+            item.finish(Outcome.RETRY, self.broken)
+            return
         try:
             if action == "create":
                 self._create(item)
@@ -129,6 +137,22 @@ class ContactWriter:
             item.finish(Outcome.FAILED, f"FreeAgent error: {exc}", http_status=exc.status)
         finally:
             self._record_attempts(item, action or "resolve")
+            self._watch(item)
+
+    def _watch(self, item: WorkItem) -> None:
+        """Open the breaker on bad credentials, or on a run of transient failures."""
+        status = item.details.get("http_status")
+        if item.outcome == Outcome.RETRY and status in (401, 403):
+            self.broken = f"Not sent: {item.message}"
+        elif item.outcome == Outcome.RETRY:
+            self.transient_streak += 1
+            if self.transient_streak >= BREAKER_THRESHOLD:
+                self.broken = (
+                    f"Not sent: FreeAgent failed {self.transient_streak} contacts in a row "
+                    f"(last: {item.message}); the rest of this batch waits for a later run."
+                )
+        else:
+            self.transient_streak = 0
 
     # -- create --------------------------------------------------------------------------------
 

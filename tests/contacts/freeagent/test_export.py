@@ -327,3 +327,38 @@ def test_failed_contacts_are_retried_on_the_following_runs_then_marked_permanent
     assert last.failed == 1
     failed = ContactEntity.objects.get(queue_status="failed")
     assert "gave up after 2 attempt(s)" in failed.message["text"]
+
+
+def test_a_freeagent_outage_opens_the_breaker_instead_of_hammering_it(world, monkeypatch):
+    import time as time_module
+
+    monkeypatch.setattr(time_module, "sleep", lambda s: None)
+    for _ in range(12):
+        world.add_customer()
+    profile = world.profile(process_batch_size=12, enable_retry_on_failure=True)
+    export(profile, dry_run=True)  # collect first, so the outage hits the writes only
+    world.fa_faults(error_rate=1.0)
+    requests_before = len(world.fa_requests("POST"))
+    # The cache refresh at the start of the batch must get through: let GETs pass.
+    world.freeagent.faults.error_rate = 0.0
+
+    import contacts.freeagent.export as export_module
+
+    original = export_module.ContactWriter._post
+
+    def failing_post(self, payload, email, intent_at):
+        world.freeagent.faults.error_rate = 1.0
+        try:
+            return original(self, payload, email, intent_at)
+        finally:
+            world.freeagent.faults.error_rate = 0.0
+
+    monkeypatch.setattr(export_module.ContactWriter, "_post", failing_post)
+    run = export(profile)
+    posts = len(world.fa_requests("POST")) - requests_before
+    assert run.retried == 12
+    # One POST per contact: a POST without an answer is never re-sent before FreeAgent
+    # could be searched for it, and FreeAgent stayed down. After five, the breaker opened.
+    assert posts == export_module.BREAKER_THRESHOLD
+    messages = set(ContactEntity.objects.values_list("message__text", flat=True))
+    assert any("failed 5 contacts in a row" in m for m in messages)

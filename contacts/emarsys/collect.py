@@ -1,0 +1,288 @@
+"""Collection: read Magento incrementally into the mirror and queue the changed people.
+
+Runs before any batch, outside transactions (it talks to Magento). Also releases the
+failsafe queue: contacts waiting for retry whose time (the background runtime) has come.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from django.db.models import Q
+from django.utils import timezone
+
+from connectors.errors import ConfigurationError, ConnectorError
+from connectors.magento.client import MagentoClient
+from connectors.magento.subscribers import (
+    CustomerFlagSource,
+    RestRouteSource,
+    SqlSource,
+    SubscriberSource,
+)
+from contacts.emarsys import config
+from contacts.emarsys.identity import (
+    combined_hash,
+    customer_key,
+    subscriber_key,
+    subscriber_owner,
+)
+from contacts.models import ContactEntity, Customer, Subscriber
+from contacts.services.entities import entity_mark_pending, entity_rekey
+from contacts.services.mirror import (
+    CUSTOMERS_CURSOR,
+    SUBSCRIBERS_CURSOR,
+    customers_read,
+    subscribers_read,
+)
+from profiles.models import Client, Profile, QueueStatus, Run
+from profiles.services.connections import magento_client
+
+logger = logging.getLogger("contactsync.emarsys_contact_sync")
+
+INITIAL_EXPORT_STATE = "emarsys_initial_export"
+STORES_STATE = "magento_stores"
+
+
+def subscriber_source(client: Client, api: MagentoClient) -> SubscriberSource:
+    """The Magento client's subscriber source (``Client.settings["subscribers"]``)."""
+    options = (client.settings or {}).get("subscribers") or {}
+    kind = str(options.get("source") or "customers")
+    if kind == "rest":
+        return RestRouteSource(api)
+    if kind == "sql":
+        if not options.get("dsn"):
+            raise ConfigurationError(f"Magento client '{client.name}': the SQL source needs a dsn.")
+        return SqlSource(str(options["dsn"]), table_prefix=str(options.get("table_prefix") or ""))
+    if kind != "customers":
+        raise ConfigurationError(
+            f"Magento client '{client.name}': unknown subscriber source {kind!r} "
+            "(customers, rest or sql)."
+        )
+    return CustomerFlagSource(api)
+
+
+def failsafe_release(*, profile: Profile) -> int:
+    """Put contacts whose retry is due back in the queue; returns how many."""
+    return (
+        ContactEntity.objects.filter(profile=profile, queue_status=QueueStatus.RETRY)
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=timezone.now()))
+        .update(queue_status=QueueStatus.PENDING)
+    )
+
+
+def stores_refresh(profile: Profile, api: MagentoClient) -> dict[str, Any]:
+    """Store and website codes (for ``store_code`` / ``website_code`` mappings)."""
+    try:
+        stores = {
+            str(s["id"]): {"code": s.get("code"), "name": s.get("name")} for s in api.store_views()
+        }
+        websites = {str(w["id"]): w.get("code") for w in api.websites()}
+    except ConnectorError as exc:  # optional data: keep what we had
+        logger.warning("profile=%s store codes not refreshed: %s", profile.pk, exc)
+        return dict((profile.state or {}).get(STORES_STATE) or {})
+    value = {"stores": stores, "websites": websites}
+    state = {**Profile.objects.only("state").get(pk=profile.pk).state, STORES_STATE: value}
+    Profile.objects.filter(pk=profile.pk).update(state=state)
+    profile.state = state
+    return value
+
+
+def _force(profile: Profile, key: str, lists: Sequence[str]) -> None:
+    """Initial export: queue the person whatever their hash, and remember their lists."""
+    entity = ContactEntity.objects.filter(profile=profile, person_key=key).first()
+    if entity is None or entity.queue_status == QueueStatus.PROCESSING:
+        return
+    metadata = dict(entity.metadata or {})
+    metadata["lists"] = sorted(set(metadata.get("lists") or []) | set(lists))
+    ContactEntity.objects.filter(pk=entity.pk).exclude(queue_status=QueueStatus.PROCESSING).update(
+        queue_status=QueueStatus.PENDING,
+        last_payload_hash="",
+        next_attempt_at=None,
+        attempts=0,
+        metadata=metadata,
+    )
+
+
+class SubscriberIndex:
+    """The store's subscribers by customer id and (guests) by e-mail, read once per
+    collection instead of twice per customer."""
+
+    def __init__(self, store: Client) -> None:
+        self.by_customer: dict[int, Subscriber] = {}
+        self.guests: dict[str, Subscriber] = {}
+        for row in Subscriber.objects.filter(store=store).order_by("subscriber_id"):
+            if row.customer_magento_id:
+                self.by_customer[row.customer_magento_id] = row  # the newest row wins
+            elif row.email_normalized:
+                self.guests.setdefault(row.email_normalized, row)  # the oldest guest row
+
+    def of(self, customer: Customer) -> Subscriber | None:
+        """The customer's subscription: linked by Magento, else a guest row with their
+        e-mail (the same person)."""
+        return self.by_customer.get(customer.magento_id) or self.guests.get(
+            customer.email_normalized
+        )
+
+
+def _linked_subscriber(customer: Customer) -> Subscriber | None:
+    return SubscriberIndex(customer.store).of(customer)
+
+
+def queue_customer(
+    *,
+    profile: Profile,
+    customer: Customer,
+    lists: Sequence[str] = (),
+    index: SubscriberIndex | None = None,
+) -> str | None:
+    """Queue a customer (merged with their subscription); their person key when queued."""
+    key = customer_key(customer.magento_id)
+    subscriber = index.of(customer) if index is not None else _linked_subscriber(customer)
+    if subscriber is not None:
+        # A guest subscriber who registered keeps their Emarsys contact.
+        entity_rekey(
+            profile=profile,
+            old_key=subscriber_key(subscriber.subscriber_id),
+            new_key=key,
+            customer_id=customer.magento_id,
+            subscriber_id=subscriber.subscriber_id,
+        )
+    queued = entity_mark_pending(
+        profile=profile,
+        person_key=key,
+        source_hash=combined_hash(
+            customer.source_hash, subscriber.source_hash if subscriber else None
+        ),
+        email=customer.email,
+        customer_id=customer.magento_id,
+        subscriber_id=subscriber.subscriber_id if subscriber else None,
+        metadata={"source": "customer", "store_id": customer.magento_store_id},
+    )
+    if lists:
+        _force(profile, key, lists)
+    return key if queued or lists else None
+
+
+def queue_subscriber(
+    *, profile: Profile, subscriber: Subscriber, lists: Sequence[str] = (), guests: bool = True
+) -> str | None:
+    """Queue a subscriber: into its customer's entity when it has one, else as a guest
+    (unless ``guests`` is off: a customers-only profile still follows their opt-in)."""
+    emails = Customer.objects.filter(
+        store=subscriber.store, email_normalized=subscriber.email_normalized
+    ).values_list("magento_id", flat=True)
+    owner = subscriber_owner(
+        linked_customer_id=subscriber.customer_magento_id,
+        email_key=subscriber.email_normalized,
+        customers_by_email={subscriber.email_normalized: list(emails)},
+    )
+    customer = (
+        Customer.objects.filter(store=subscriber.store, magento_id=owner).first()
+        if owner is not None
+        else None
+    )
+    if owner is not None:
+        key = customer_key(owner)
+        entity_rekey(
+            profile=profile,
+            old_key=subscriber_key(subscriber.subscriber_id),
+            new_key=key,
+            customer_id=owner,
+            subscriber_id=subscriber.subscriber_id,
+        )
+    elif not guests:
+        return None
+    else:
+        key = subscriber_key(subscriber.subscriber_id)
+    queued = entity_mark_pending(
+        profile=profile,
+        person_key=key,
+        source_hash=combined_hash(
+            customer.source_hash if customer else None, subscriber.source_hash
+        ),
+        email=customer.email if customer else subscriber.email,
+        customer_id=owner,
+        subscriber_id=subscriber.subscriber_id,
+        metadata={
+            "source": "customer" if owner else "subscriber",
+            "store_id": subscriber.magento_store_id,
+        },
+    )
+    if lists:
+        _force(profile, key, lists)
+    return key if queued or lists else None
+
+
+def _without_cursor(profile: Profile, key: str) -> None:
+    profile.state = {k: v for k, v in (profile.state or {}).items() if k != key}
+
+
+def emarsys_collect(*, profile: Profile, run: Run | None) -> int:
+    """Read changed customers and subscribers and queue them; see the module docstring.
+
+    An initial export requested by :func:`contacts.emarsys.services.emarsys_initial_export`
+    reads everything of the requested types and queues each person with its contact list.
+    """
+    if profile.source_client is None or profile.client is None:
+        raise ConfigurationError(
+            f"Profile '{profile.name}' needs a Magento source client and an Emarsys client."
+        )
+    settings = config.effective(profile.settings)
+    initial = _take_initial_request(profile)
+    types = initial or config.types_of(settings["export_types"])
+    dry_run = bool(run is not None and run.dry_run)
+    api = magento_client(profile.source_client)
+    stores_refresh(profile, api)
+    released = failsafe_release(profile=profile)
+    queued: set[str | None] = set()
+    source = subscriber_source(profile.source_client, api)
+    flag_source = isinstance(source, CustomerFlagSource)
+    if initial and flag_source and "customers" not in types:
+        raise ConfigurationError(
+            "Exporting subscribers needs the Magento client's subscriber source 'rest' or "
+            "'sql' (the 'customers' source knows registered customers only)."
+        )
+    if "customers" in types or flag_source:
+        if initial:
+            _without_cursor(profile, CUSTOMERS_CURSOR)
+        index = SubscriberIndex(profile.source_client)
+        for customer in customers_read(profile=profile, client=api):
+            # A dry run reads everything but forces nothing (it changes no entity's state).
+            lists = () if dry_run else _customer_lists(customer, initial, flag_source)
+            queued.add(queue_customer(profile=profile, customer=customer, lists=lists, index=index))
+    if not flag_source:
+        # Read even for customers-only profiles: a customer's opt-in lives here, and a
+        # subscription change does not touch the customer's updated_at.
+        guests = "subscribers" in types
+        if initial and guests:
+            _without_cursor(profile, SUBSCRIBERS_CURSOR)
+        for subscriber in subscribers_read(profile=profile, source=source):
+            lists = ("subscribers",) if initial and guests and not dry_run else ()
+            queued.add(
+                queue_subscriber(profile=profile, subscriber=subscriber, lists=lists, guests=guests)
+            )
+    queued.discard(None)
+    return released + len(queued)  # a person read as customer and subscriber counts once
+
+
+def _customer_lists(
+    customer: Customer, initial: Iterable[str], flag_source: bool
+) -> tuple[str, ...]:
+    wanted = set(initial)
+    lists = ["customers"] if "customers" in wanted else []
+    if flag_source and "subscribers" in wanted and customer.is_subscribed:
+        lists.append("subscribers")  # the customer flag is the only subscriber record
+    return tuple(lists)
+
+
+def _take_initial_request(profile: Profile) -> tuple[str, ...]:
+    """The initial export types requested for this run (consumed: asked once, done once)."""
+    state = dict(Profile.objects.only("state").get(pk=profile.pk).state or {})
+    requested = state.pop(INITIAL_EXPORT_STATE, None)
+    if not requested:
+        return ()
+    Profile.objects.filter(pk=profile.pk).update(state=state)
+    profile.state = state
+    return tuple(t for t in ("customers", "subscribers") if t in requested)

@@ -1,0 +1,97 @@
+"""Profile type ``emarsys_contact_sync``: Magento customers and subscribers → Emarsys
+contacts (seed 003), opt-in changes back to Magento.
+
+Schedules (kept in step on every profile save):
+
+* main entry — realtime-failsafe: the incremental poll every ``poll_interval_minutes``;
+  background only: once a day at ``background_runtime`` (the last 24 hours of changes);
+* ``failsafe`` (realtime-failsafe only) — daily at the background runtime: a run that
+  releases the failsafe queue (contacts whose sync failed) and syncs them;
+* ``optin`` — daily at the background runtime: Emarsys opt-in changes → Magento.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from contacts.emarsys import config
+from contacts.emarsys.collect import emarsys_collect
+from contacts.emarsys.fields import schema_resolve
+from contacts.emarsys.stages import ContactData, ContactUpsert, FailsafeQueueAndLog
+from contacts.emarsys.upsert import Upserter
+from contacts.models import ContactEntity
+from profiles import registry
+from profiles.models import Profile, Run
+from profiles.pipeline import BatchContext
+from profiles.services.connections import emarsys_client
+
+TYPE_ID = "emarsys_contact_sync"
+RUN_TASK = "profiles.run_profile_scheduled"
+OPTIN_TASK = "contacts.emarsys_optin_sync"
+
+
+class EmarsysContactSync(registry.ProfileType):
+    type_id = TYPE_ID
+    label = "Emarsys contact sync (Magento ⇄ Emarsys)"
+    source_client_type = "magento"
+    target_client_type = "emarsys"
+    stages = [ContactData, ContactUpsert, FailsafeQueueAndLog]
+    config_keys = config.CONFIG_KEYS
+
+    @property
+    def entity_model(self) -> type[ContactEntity]:
+        return ContactEntity
+
+    def collect(self, *, profile: Profile, run: Run | None) -> int:
+        """Changed customers/subscribers (or everything, for an initial export)."""
+        return emarsys_collect(profile=profile, run=run)
+
+    def prepare_batch(self, ctx: BatchContext) -> None:
+        """Resolve fields (creating the key fields once) and build the upserter."""
+        assert ctx.profile.client is not None
+        api = emarsys_client(ctx.profile.client)
+        schema = schema_resolve(profile=ctx.profile, api=api, create=not ctx.dry_run)
+        ctx.shared["schema"] = schema
+        ctx.shared["upserter"] = Upserter(ctx=ctx, api=api, schema=schema)
+
+    def main_schedule_cron(self, profile: Profile) -> str:
+        """The poll (realtime-failsafe) or the daily background run."""
+        if config.effective(profile.settings)["sync_mode"] == config.BACKGROUND_ONLY:
+            return config.daily_cron(profile.settings)
+        return config.poll_cron(profile.settings)
+
+    def extra_schedules(self, profile: Profile) -> list[registry.ExtraSchedule]:
+        daily = config.daily_cron(profile.settings)
+        extras = [registry.ExtraSchedule(key="optin", cron=daily, task=OPTIN_TASK, kwargs={})]
+        if config.effective(profile.settings)["sync_mode"] == config.REALTIME_FAILSAFE:
+            extras.append(
+                registry.ExtraSchedule(key="failsafe", cron=daily, task=RUN_TASK, kwargs={})
+            )
+        return extras
+
+    def default_settings(self) -> dict[str, Any]:
+        return config.default_settings()
+
+    def validate_settings(self, profile: Profile) -> dict[str, list[str]]:
+        errors = config.validate(profile.settings)
+        source = profile.source_client
+        settings = config.effective(profile.settings)
+        subscribers = ((source.settings or {}).get("subscribers") or {}) if source else {}
+        if (
+            settings["export_types"] == "subscribers"
+            and str(subscribers.get("source") or "customers") == "customers"
+        ):
+            errors.setdefault("export_types", []).append(
+                "Exporting only subscribers needs the Magento client's subscriber source "
+                "'rest' or 'sql'."
+            )
+        return errors
+
+    def settings_from_config(self, values: dict[str, Any]) -> dict[str, Any]:
+        return config.from_config(values)
+
+    def settings_to_config(self, settings: dict[str, Any]) -> dict[str, Any]:
+        return config.to_config(settings)
+
+
+registry.register(EmarsysContactSync())

@@ -1,0 +1,46 @@
+"""Celery tasks of the contacts app: thin adapters that pass ids to services.
+Names are explicit and stable (beat entries store them)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import shared_task
+
+from connectors.errors import ConnectorError
+from profiles.models import Profile, RunTrigger
+
+logger = logging.getLogger("contactsync.emarsys_contact_sync")
+
+
+@shared_task(name="contacts.emarsys_realtime_sync", ignore_result=True)
+def emarsys_realtime_sync(profile_id: int, event: dict[str, Any]) -> None:
+    """Sync the person named by a Magento change notification (realtime-failsafe)."""
+    from contacts.emarsys.services import emarsys_realtime_sync as sync
+
+    profile = (
+        Profile.objects.select_related("source_client", "client").filter(pk=profile_id).first()
+    )
+    if profile is None:
+        logger.warning("notification for missing profile %s ignored", profile_id)
+        return
+    try:
+        sync(profile=profile, event=event)
+    except ConnectorError as exc:
+        # Not retried here: the incremental poll reads the same change from Magento.
+        logger.warning("profile=%s realtime sync of %s failed: %s", profile_id, event, exc)
+
+
+@shared_task(name="contacts.emarsys_optin_sync", ignore_result=True)
+def emarsys_optin_sync(profile_id: int) -> None:
+    """Daily at the background runtime: Emarsys opt-in changes → Magento."""
+    from contacts.emarsys.optin import emarsys_optin_sync as sync
+
+    profile = (
+        Profile.objects.select_related("source_client", "client").filter(pk=profile_id).first()
+    )
+    if profile is None or not profile.status:
+        logger.info("opt-in sync of profile %s skipped (missing or disabled)", profile_id)
+        return
+    sync(profile=profile, trigger=RunTrigger.SCHEDULE)
