@@ -19,7 +19,7 @@ from contacts.emarsys.collect import emarsys_collect
 from contacts.emarsys.fields import schema_resolve
 from contacts.emarsys.stages import ContactData, ContactUpsert, FailsafeQueueAndLog
 from contacts.emarsys.upsert import Upserter
-from contacts.models import ContactEntity
+from contacts.models import ContactEntity, Customer, DeliveryAttempt, Subscriber
 from profiles import registry
 from profiles.models import Profile, Run
 from profiles.pipeline import BatchContext
@@ -53,6 +53,44 @@ class EmarsysContactSync(registry.ProfileType):
         schema = schema_resolve(profile=ctx.profile, api=api, create=not ctx.dry_run)
         ctx.shared["schema"] = schema
         ctx.shared["upserter"] = Upserter(ctx=ctx, api=api, schema=schema)
+
+    def explain(self, *, profile: Profile, entity: Any) -> dict[str, Any]:
+        """The mirrored Magento customer and subscriber, and what was last sent."""
+        store = profile.source_client
+        customer = (
+            Customer.objects.filter(store=store, magento_id=entity.customer_id).first()
+            if entity.customer_id
+            else None
+        )
+        subscriber = (
+            Subscriber.objects.filter(store=store, subscriber_id=entity.subscriber_id).first()
+            if entity.subscriber_id
+            else None
+        )
+        last = (
+            DeliveryAttempt.objects.filter(entity=entity, outcome__in=["created", "updated"])
+            .order_by("-created_at", "-pk")
+            .first()
+        )
+        notes = [
+            "The Emarsys payload depends on the account's field list and choices; "
+            "'Dry run' for this contact shows exactly what would be sent now."
+        ]
+        if entity.remote_id:
+            notes.append(f"Emarsys internal id {entity.remote_id}: later updates key on it.")
+        return {
+            "source": {
+                "customer": customer.raw if customer else None,
+                "subscriber": subscriber.raw if subscriber else None,
+            },
+            "payload": None,
+            "errors": {},
+            "last_sent": (last.request or {}).get("contact") if last else None,
+            "last_sent_at": last.created_at if last else None,
+            "remote": None,
+            "changes": [],
+            "notes": notes,
+        }
 
     def main_schedule_cron(self, profile: Profile) -> str:
         """The poll (realtime-failsafe) or the daily background run."""

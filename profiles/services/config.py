@@ -283,7 +283,11 @@ def _assign(
 
 
 def _placeholder(client: Client, key: str) -> str:
-    slug = re.sub(r"[^A-Za-z0-9]+", "_", client.name).upper().strip("_")
+    return _placeholder_named(client.name, key)
+
+
+def _placeholder_named(name: str, key: str) -> str:
+    slug = re.sub(r"[^A-Za-z0-9]+", "_", name).upper().strip("_")
     return "${" + f"{slug}_{key.upper()}" + "}"
 
 
@@ -329,7 +333,13 @@ def config_dump() -> dict[str, Any]:
             "retry_max_attempts": profile.retry_max_attempts,
             "api_behaviour": profile.api_behaviour,
         }
+        extra: dict[str, Any] = {}
         with contextlib.suppress(registry.UnknownProfileType):
-            entry.update(registry.get(profile.type).settings_to_config(profile.settings or {}))
+            extra = registry.get(profile.type).settings_to_config(profile.settings or {})
+        for key, value in extra.items():
+            # Type settings may hold secrets too (e.g. a webhook secret): never write them.
+            if "secret" in key and value:
+                extra[key] = _placeholder_named(profile.name, key)
+        entry.update(extra)
         profiles.append(entry)
     return {"clients": clients, "profiles": profiles}

@@ -92,7 +92,8 @@ def demo_config(simulators: dict[str, Any]) -> dict[str, Any]:
                 "client": "Demo Emarsys",
                 "status": True,
                 "schedule": "*/15 * * * *",
-                "process_batch_size": 200,
+                # One upsert call per batch: Emarsys takes up to 1,000 contacts a call.
+                "process_batch_size": 1000,
             }
         )
     return {"clients": clients, "profiles": profiles}

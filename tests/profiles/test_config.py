@@ -146,3 +146,30 @@ def test_demo_config_points_at_the_simulators_and_loads(monkeypatch):
     store = Client.objects.get(name="Demo store")
     assert store.base_url == sims.describe()["magento"]["base_url"]
     assert store.settings["subscribers"] == {"source": "rest"}
+
+
+def test_profile_secrets_are_never_dumped(monkeypatch):
+    monkeypatch.setenv("STORE_SECRET", "x")
+    data = yaml.safe_load(CONFIG)
+    data["clients"].append(
+        {
+            "name": "crm",
+            "type": "emarsys",
+            "base_url": "http://127.0.0.1:8803/api/v2",
+            "auth": {"method": "wsse", "username": "u", "secret": "wsse-secret-value"},
+        }
+    )
+    data["profiles"].append(
+        {
+            "name": "em",
+            "type": "emarsys_contact_sync",
+            "source": "store",
+            "client": "crm",
+            "webhook_secret": "hook-secret-value",
+        }
+    )
+    config_load(data)
+    text = yaml.safe_dump(config_dump())
+    assert "hook-secret-value" not in text
+    assert "wsse-secret-value" not in text
+    assert "${EM_WEBHOOK_SECRET}" in text
