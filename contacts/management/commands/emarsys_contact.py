@@ -20,10 +20,16 @@ from contacts.emarsys.profile_type import TYPE_ID
 from contacts.emarsys.services import emarsys_initial_export
 from contacts.models import ContactEntity
 from contacts.services.entities import entities_reset, entities_retry
+from profiles.cli import (
+    EXIT_FAILURES,
+    EXIT_USAGE,
+    ProgressBar,
+    profiles_select,
+    run_summary_table,
+    usage_error,
+)
 from profiles.models import Profile, Run, RunTrigger
 from profiles.services import runs
-
-USAGE_ERROR = 2
 
 
 class Command(BaseCommand):
@@ -41,28 +47,39 @@ class Command(BaseCommand):
         optin.add_argument("--profile", help="Profile name or id (default: the only one).")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        profile = self._profile(options.get("profile"))
+        profiles = profiles_select(TYPE_ID, options.get("profile"))
+        if options.get("entity_id") and len(profiles) > 1:
+            raise usage_error("--id needs --profile (entity ids belong to one profile).")
+        failed = False
+        done: list[Run] = []
         try:
-            if options["action"] == "export":
-                failed = self._export(profile, options)
-            else:
-                failed = self._optin(profile)
+            for profile in profiles:
+                if options["action"] == "export":
+                    run = self._export(profile, options)
+                    done.append(run)
+                    failed = failed or bool(run.failed) or run.status == "failed"
+                else:
+                    failed = self._optin(profile) or failed
         except runs.RunAlreadyActive as exc:
-            raise CommandError(str(exc), returncode=USAGE_ERROR) from exc
+            raise usage_error(str(exc)) from exc
         except ConnectorError as exc:
-            raise CommandError(f"{exc}", returncode=USAGE_ERROR) from exc
+            raise usage_error(f"{exc}") from exc
+        if done:
+            self.stdout.write("\n" + run_summary_table(done))
+            for run in done:
+                self.stdout.write(f"{run.profile.name}: {run.summary}")
         if failed:
-            sys.exit(1)
+            sys.exit(EXIT_FAILURES)
 
     # -- actions -------------------------------------------------------------------------------
 
-    def _export(self, profile: Profile, options: dict[str, Any]) -> bool:
+    def _export(self, profile: Profile, options: dict[str, Any]) -> Run:
         dry_run = bool(options["dry_run"])
         if options["type"] and not options["initial"]:
-            raise CommandError("--type goes with --initial.", returncode=USAGE_ERROR)
+            raise CommandError("--type goes with --initial.", returncode=EXIT_USAGE)
         if options["entity_id"] and options["initial"]:
-            raise CommandError("--id and --initial exclude each other.", returncode=USAGE_ERROR)
-        progress = _Progress(self.stderr)
+            raise CommandError("--id and --initial exclude each other.", returncode=EXIT_USAGE)
+        progress = ProgressBar(getattr(self.stderr, "_out", sys.stderr))
         if options["initial"]:
             types = options["type"] or profile.settings.get("export_types") or "both"
             run = emarsys_initial_export(
@@ -80,7 +97,7 @@ class Command(BaseCommand):
                 if not qs.exists():
                     raise CommandError(
                         f"Profile '{profile.name}' has no entity {options['entity_id']}.",
-                        returncode=USAGE_ERROR,
+                        returncode=EXIT_USAGE,
                     )
                 # Named explicitly: send it even if unchanged (a dry run only re-checks it).
                 (entities_retry if dry_run else entities_reset)(qs)
@@ -93,11 +110,11 @@ class Command(BaseCommand):
                 foreground=True,
                 progress=progress,
             )
-        progress.done()
+        progress.close()
         if dry_run:
             self._payloads(run)
-        self._summary(run)
-        return bool(run.failed) or run.status == "failed"
+        self._problems(run)
+        return run
 
     def _optin(self, profile: Profile) -> bool:
         self.stderr.write("Fetching opt-in changes from Emarsys …")
@@ -121,27 +138,17 @@ class Command(BaseCommand):
             data = event.data or {}
             self.stdout.write(event.message)
             if data.get("payload") is not None:
-                self.stdout.write("  payload: " + json.dumps(data["payload"], sort_keys=True))
+                self.stdout.write(
+                    "  payload: " + json.dumps(data["payload"], sort_keys=True, ensure_ascii=False)
+                )
             if data.get("diff"):
-                self.stdout.write("  changes: " + json.dumps(data["diff"], sort_keys=True))
+                self.stdout.write(
+                    "  changes: " + json.dumps(data["diff"], sort_keys=True, ensure_ascii=False)
+                )
             if data.get("lists"):
                 self.stdout.write("  lists:   " + ", ".join(data["lists"]))
 
-    def _summary(self, run: Run) -> None:
-        rows: list[tuple[str, Any]] = [
-            ("status", run.get_status_display()),
-            ("collected", run.collected),
-            ("created", run.created),
-            ("updated", run.updated),
-            ("unchanged", run.unchanged),
-            ("skipped", run.skipped),
-            ("failed", run.failed),
-            ("deferred for retry", run.retried),
-        ]
-        if run.duration_seconds is not None:
-            rows.append(("duration", f"{run.duration_seconds:.1f} s"))
-        title = f"Run {run.pk} of '{run.profile.name}'" + (" (dry run)" if run.dry_run else "")
-        self._table(title, rows)
+    def _problems(self, run: Run) -> None:
         problems = run.events.filter(level__in=["error", "warning"]).exclude(
             message__startswith="Run finished"
         )
@@ -154,48 +161,3 @@ class Command(BaseCommand):
         self.stdout.write("-" * max(len(title), width + 12))
         for label, value in rows:
             self.stdout.write(f"{label.ljust(width)}  {value}")
-
-    # -- arguments -----------------------------------------------------------------------------
-
-    def _profile(self, name_or_id: str | None) -> Profile:
-        profiles = Profile.objects.filter(type=TYPE_ID).select_related("client", "source_client")
-        if name_or_id:
-            found = profiles.filter(name=name_or_id).first()
-            if found is None and name_or_id.isdigit():
-                found = profiles.filter(pk=int(name_or_id)).first()
-            if found is None:
-                raise CommandError(
-                    f"No Emarsys contact sync profile {name_or_id!r}.", returncode=USAGE_ERROR
-                )
-            return found
-        count = profiles.count()
-        if count != 1:
-            raise CommandError(
-                f"{count} Emarsys contact sync profiles exist; choose one with --profile.",
-                returncode=USAGE_ERROR,
-            )
-        found = profiles.first()
-        assert found is not None
-        return found
-
-
-class _Progress:
-    """A one-line progress bar on stderr (plain lines when stderr is not a terminal)."""
-
-    def __init__(self, stream: Any) -> None:
-        self.stream = stream
-        self.tty = bool(getattr(stream, "isatty", lambda: False)())
-        self.shown = False
-
-    def __call__(self, run: Run, total: int) -> None:
-        done = run.processed + run.retried
-        total = max(total, done, 1)
-        filled = int(30 * done / total)
-        line = f"[{'#' * filled}{'.' * (30 - filled)}] {done}/{total} contacts"
-        self.stream.write(("\r" + line) if self.tty else line, ending="" if self.tty else "\n")
-        self.stream.flush()
-        self.shown = True
-
-    def done(self) -> None:
-        if self.shown and self.tty:
-            self.stream.write("")

@@ -104,6 +104,8 @@ class Command(BaseCommand):
                 self._print_failures(run)
             done.append(run)
         self.stdout.write("\n" + run_summary_table(done))
+        for run in done:
+            self.stdout.write(f"{run.profile.name}: {run.summary}")
         return exit_code_for(done)
 
     def _check_ids(self, profile: Any, ids: list[int]) -> None:
@@ -124,7 +126,10 @@ class Command(BaseCommand):
             self.stdout.write(self.style.MIGRATE_HEADING(event.message))
             for change in data.get("changes") or []:
                 name, old, new = change
-                self.stdout.write(f"    {name}: {json.dumps(old)} -> {json.dumps(new)}")
+                self.stdout.write(
+                    f"    {name}: {json.dumps(old, ensure_ascii=False)} -> "
+                    f"{json.dumps(new, ensure_ascii=False)}"
+                )
             for warning in data.get("warnings") or []:
                 self.stdout.write(self.style.WARNING(f"    ! {warning}"))
 
