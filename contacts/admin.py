@@ -1,4 +1,5 @@
-"""Admin for the Magento mirror and the contact entity table."""
+"""Admin for the Magento mirror and the contact entity table (the seed's
+``freeagent_contact_entity``): filters, search, bulk retry/reset and the explain page."""
 
 from __future__ import annotations
 
@@ -6,10 +7,16 @@ from typing import Any
 
 from django.contrib import admin
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse
+from django.urls import reverse
+from django.utils.html import format_html
+from django.utils.timesince import timesince
 
+from contacts import admin_views
 from contacts.models import ContactEntity, Customer, GuestBuyer, Subscriber
-from profiles.models import QueueStatus
+from contacts.services.entities import entities_reset, entities_retry
+from profiles.admin import ButtonUrlsMixin, chip
+from profiles.models import Profile
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -65,43 +72,116 @@ class GuestBuyerAdmin(ReadOnlyAdmin):
 
 
 @admin.register(ContactEntity)
-class ContactEntityAdmin(admin.ModelAdmin):
+class ContactEntityAdmin(ButtonUrlsMixin, admin.ModelAdmin):
+    """The entity table. A row opens the contact's explain page (its change view)."""
+
     list_display = [
         "entity_id",
-        "profile",
+        "contact",
         "customer_id",
-        "email",
-        "status",
-        "queue_status",
+        "status_chip",
+        "queue_chip",
+        "message_text",
         "attempts",
-        "processed_at",
+        "processed",
+        "profile",
     ]
+    list_display_links = ["entity_id", "contact"]
     list_filter = ["profile", "status", "queue_status"]
     list_select_related = ["profile"]
     search_fields = ["email", "=customer_id", "person_key", "remote_id"]
-    readonly_fields = [
-        "entity_id",
-        "profile",
-        "person_key",
-        "run",
-        "claimed_by",
-        "claimed_at",
-        "last_payload_hash",
-    ]
+    search_help_text = "Search by e-mail, Magento customer id, person key or remote id."
+    list_per_page = 50
     actions = ["retry_selected", "reset_selected"]
+    change_list_template = "admin/contacts/contactentity/change_list.html"
+    button_urls = [
+        ("<int:pk>/dry-run/", "dry_run", admin_views.entity_dry_run),
+        ("<int:pk>/export-now/", "export_now", admin_views.entity_export_now),
+        ("<int:pk>/retry/", "retry", admin_views.entity_retry),
+        ("<int:pk>/reset/", "reset", admin_views.entity_reset),
+        ("profile/<int:pk>/retry-failed/", "retry_failed", admin_views.profile_retry_failed),
+        (
+            "profile/<int:pk>/initial-export/",
+            "initial_export",
+            admin_views.emarsys_initial_export_view,
+        ),
+    ]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # entities are created by collection
+
+    def get_list_display(self, request: HttpRequest) -> Any:
+        columns = list(super().get_list_display(request))
+        if request.GET.get("profile__id__exact"):
+            columns.remove("profile")  # one profile's table: the column says nothing
+        return columns
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[ContactEntity], search_term: str
+    ) -> tuple[QuerySet[ContactEntity], bool]:
+        term = search_term.strip()
+        if term and not term.isdigit():
+            # "=customer_id" only makes sense for numbers; search the text columns.
+            return queryset.filter(email__icontains=term) | queryset.filter(
+                person_key__icontains=term
+            ) | queryset.filter(remote_id__icontains=term), False
+        return super().get_search_results(request, queryset, search_term)
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> HttpResponse:
+        entity = self.get_object(request, object_id)
+        if entity is None:
+            raise Http404(f"No {self.model._meta.verbose_name} {object_id}.")
+        return admin_views.explain_page(self, request, entity)
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        profile_id = request.GET.get("profile__id__exact", "")
+        profile = Profile.objects.filter(pk=profile_id).first() if profile_id.isdigit() else None
+        extra = {**(extra_context or {}), "profile": profile}
+        if profile is not None:
+            extra["title"] = f"Contacts of {profile.name}"
+        return super().changelist_view(request, extra)
+
+    @admin.display(description="E-mail", ordering="email")
+    def contact(self, obj: ContactEntity) -> str:
+        return obj.email or obj.person_key
+
+    @admin.display(description="Status", ordering="status")
+    def status_chip(self, obj: ContactEntity) -> str:
+        return chip(obj.status, obj.get_status_display())
+
+    @admin.display(description="Queue", ordering="queue_status")
+    def queue_chip(self, obj: ContactEntity) -> str:
+        return chip(f"q-{obj.queue_status}", obj.get_queue_status_display())
+
+    @admin.display(description="Message")
+    def message_text(self, obj: ContactEntity) -> str:
+        text = str((obj.message or {}).get("text") or "")
+        return text if len(text) <= 120 else text[:117] + "…"
+
+    @admin.display(description="Processed", ordering="processed_at")
+    def processed(self, obj: ContactEntity) -> str:
+        if obj.processed_at is None:
+            return "—"
+        return format_html(
+            '<span title="{}">{} ago</span>',
+            obj.processed_at.isoformat(),
+            timesince(obj.processed_at),
+        )
 
     @admin.action(description="Retry selected contacts", permissions=["change"])
     def retry_selected(self, request: HttpRequest, queryset: QuerySet[ContactEntity]) -> None:
-        count = queryset.exclude(queue_status=QueueStatus.PROCESSING).update(
-            queue_status=QueueStatus.PENDING, next_attempt_at=None, attempts=0
-        )
+        count = entities_retry(queryset)
         self.message_user(request, f"{count} contact(s) queued for the next run.")
 
     @admin.action(
         description="Reset selected contacts (forget what was sent)", permissions=["change"]
     )
     def reset_selected(self, request: HttpRequest, queryset: QuerySet[ContactEntity]) -> None:
-        count = queryset.exclude(queue_status=QueueStatus.PROCESSING).update(
-            queue_status=QueueStatus.PENDING, next_attempt_at=None, attempts=0, last_payload_hash=""
-        )
+        count = entities_reset(queryset)
         self.message_user(request, f"{count} contact(s) reset; they will be fully re-sent.")
+
+
+def explain_url(entity: ContactEntity) -> str:
+    return reverse("admin:contacts_contactentity_change", args=[entity.pk])

@@ -1,12 +1,13 @@
-"""Every model is in the admin; secrets never reach a page; actions call their services."""
+"""Every model is in the admin, every changelist renders, and the bulk actions call their
+services. (The pages behind the buttons are tested in tests/ui/.)"""
 
 from __future__ import annotations
 
 import pytest
 from django.urls import reverse
 
-from profiles.models import Client, Run, RunStatus
-from tests.factories import ClientFactory, ContactEntityFactory, ProfileFactory
+from profiles.models import Run, RunStatus
+from tests.factories import ContactEntityFactory, ProfileFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -22,8 +23,10 @@ MODELS = [
 ]
 
 
-def test_index_lists_every_model(admin_client):
+def test_index_is_the_dashboard_and_lists_every_model(admin_client):
     page = admin_client.get("/admin/").content.decode()
+    assert "<h1>Dashboard</h1>" in page
+    assert "Runs over time" in page
     for model in MODELS:
         assert f"/admin/{model}/" in page
 
@@ -32,37 +35,6 @@ def test_index_lists_every_model(admin_client):
 def test_changelists_render(admin_client, model):
     ContactEntityFactory()
     assert admin_client.get(f"/admin/{model}/").status_code == 200
-
-
-def test_client_pages_never_render_the_secret(admin_client):
-    client = ClientFactory(credentials={"consumer_secret": "s3cr3t-value-xyz"})
-    page = admin_client.get(reverse("admin:profiles_client_change", args=[client.pk]))
-    assert page.status_code == 200
-    assert "s3cr3t-value-xyz" not in page.content.decode()
-    assert "consumer_secret" in page.content.decode()
-
-
-def test_client_form_keeps_credentials_when_left_empty_and_replaces_them_when_given(admin_client):
-    client = ClientFactory(credentials={"k": "old"})
-    url = reverse("admin:profiles_client_change", args=[client.pk])
-    data = {
-        "name": client.name,
-        "type": client.type,
-        "environment": client.environment,
-        "base_url": client.base_url,
-        "store_code": "default",
-        "settings": "{}",
-        "new_credentials": "",
-    }
-    assert admin_client.post(url, data).status_code == 302
-    assert Client.objects.get(pk=client.pk).credentials == {"k": "old"}
-    data["new_credentials"] = '{"k": "new"}'
-    assert admin_client.post(url, data).status_code == 302
-    assert Client.objects.get(pk=client.pk).credentials == {"k": "new"}
-    data["new_credentials"] = "[1, 2]"
-    page = admin_client.post(url, data)
-    assert page.status_code == 200
-    assert "Credentials must be a JSON object" in page.content.decode()
 
 
 def test_export_now_action_starts_a_run(admin_client, monkeypatch):
@@ -79,3 +51,24 @@ def test_export_now_action_starts_a_run(admin_client, monkeypatch):
     assert run.status == RunStatus.SUCCESS
     assert run.created == 2
     assert f"Run {run.pk} of" in response.content.decode()
+
+
+def test_schedule_actions_toggle_the_beat_entry(admin_client):
+    profile = ProfileFactory(status=True)
+    url = reverse("admin:profiles_profile_changelist")
+    admin_client.post(url, {"action": "disable_schedule", "_selected_action": [profile.pk]})
+    profile.refresh_from_db()
+    assert profile.status is False
+    assert profile.schedule is not None
+    assert profile.schedule.enabled is False
+    admin_client.post(url, {"action": "enable_schedule", "_selected_action": [profile.pk]})
+    profile.refresh_from_db()
+    assert profile.schedule.enabled is True
+
+
+def test_run_history_shows_a_chart(admin_client):
+    profile = ProfileFactory()
+    Run.objects.create(profile=profile, trigger="button", status="success", created=3, failed=1)
+    page = admin_client.get(reverse("admin:profiles_run_changelist")).content.decode()
+    assert 'class="cs-chart"' in page
+    assert "Created: 3" in page

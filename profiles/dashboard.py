@@ -1,0 +1,218 @@
+"""Selectors behind the dashboard, the run page and its progress endpoint. Reads only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.db.models import Count, Q
+from django.urls import reverse
+from django.utils import timezone
+
+from profiles import registry
+from profiles.models import (
+    ACTIVE_RUN_STATUSES,
+    Client,
+    ClientType,
+    Profile,
+    QueueStatus,
+    Run,
+    RunStatus,
+    SyncStatus,
+)
+from profiles.services.clients import client_connection_state
+
+AUTH_MARKERS = ("refused the credentials", "AuthError", "reconnect the client")
+RECENT = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Attention:
+    """One reason the merchant should act, with where to do it."""
+
+    level: str  # "error" | "warning"
+    text: str
+    url: str
+    action: str
+
+
+def _entities(profile: Profile) -> Any:
+    try:
+        return registry.get(profile.type).entities(profile)
+    except registry.UnknownProfileType:
+        return None
+
+
+def attention_items() -> list[Attention]:
+    """Contacts and clients that need the merchant: permanently failed contacts, ambiguous
+    duplicates, rejected or missing credentials, failed last runs."""
+    items: list[Attention] = []
+    entity_list = reverse("admin:contacts_contactentity_changelist")
+    for profile in Profile.objects.select_related("client").order_by("name"):
+        qs = _entities(profile)
+        if qs is None:
+            continue
+        counts = qs.aggregate(
+            failed=Count("pk", filter=Q(queue_status=QueueStatus.FAILED)),
+            ambiguous=Count("pk", filter=Q(status=SyncStatus.AMBIGUOUS)),
+            auth=Count(
+                "pk",
+                filter=Q(processed_at__gte=timezone.now() - RECENT)
+                & Q(queue_status__in=[QueueStatus.FAILED, QueueStatus.RETRY])
+                & _auth_q(),
+            ),
+        )
+        base = f"{entity_list}?profile__id__exact={profile.pk}"
+        if counts["auth"]:
+            items.append(
+                Attention(
+                    "error",
+                    f"{profile.name}: {counts['auth']} contact(s) failed because the remote "
+                    "system refused the credentials — reconnect or fix the client.",
+                    reverse("admin:profiles_client_change", args=[profile.client_id])
+                    if profile.client_id
+                    else base,
+                    "Open client",
+                )
+            )
+        if counts["failed"]:
+            items.append(
+                Attention(
+                    "error",
+                    f"{profile.name}: {counts['failed']} contact(s) permanently failed and "
+                    "need manual action.",
+                    f"{base}&queue_status__exact=failed",
+                    "Review",
+                )
+            )
+        if counts["ambiguous"]:
+            items.append(
+                Attention(
+                    "warning",
+                    f"{profile.name}: {counts['ambiguous']} contact(s) match several remote "
+                    "contacts with the same e-mail (possible duplicates); nothing was sent.",
+                    f"{base}&status__exact=ambiguous",
+                    "Review",
+                )
+            )
+        last = profile.runs.filter(dry_run=False).exclude(status__in=ACTIVE_RUN_STATUSES).first()
+        if last is not None and last.status == RunStatus.FAILED and last.failed == 0:
+            items.append(
+                Attention(
+                    "error",
+                    f"{profile.name}: the last run failed — {last.summary[:200]}",
+                    reverse("admin:profiles_run_change", args=[last.pk]),
+                    "Open run",
+                )
+            )
+    used = Client.objects.filter(
+        Q(target_profiles__isnull=False) | Q(source_profiles__isnull=False)
+    ).distinct()
+    for client in used.order_by("name"):
+        state = client_connection_state(client)
+        if not state["ok"]:
+            action = "Connect" if client.type == ClientType.FREEAGENT else "Edit client"
+            items.append(
+                Attention(
+                    "error",
+                    f"Client {client.name}: {state['label']}.",
+                    reverse("admin:profiles_client_change", args=[client.pk]),
+                    action,
+                )
+            )
+    return items
+
+
+def _auth_q() -> Q:
+    q = Q()
+    for marker in AUTH_MARKERS:
+        q |= Q(message__text__icontains=marker)
+    return q
+
+
+def run_progress(run: Run) -> dict[str, Any]:
+    """Counts, an estimate of the total and whether the run is still going."""
+    remaining = 0
+    active = run.status in ACTIVE_RUN_STATUSES
+    if active:
+        try:
+            ptype = registry.get(run.profile.type)
+        except registry.UnknownProfileType:
+            ptype = None
+        if ptype is not None:
+            from profiles.services.runs import claimable_entities
+
+            pending = claimable_entities(run=run)
+            if run.dry_run:
+                pending = pending.filter(pk__gt=int(run.scope.get("dry_run_cursor", 0)))
+            remaining = pending.count()
+            if not run.dry_run:
+                remaining += (
+                    ptype.entities(run.profile)
+                    .filter(queue_status=QueueStatus.PROCESSING, run=run)
+                    .count()
+                )
+    processed = run.processed + run.retried
+    total = processed + remaining
+    percent = 100 if not active else (int(processed * 100 / total) if total else 0)
+    return {
+        "id": run.pk,
+        "status": run.status,
+        "status_label": run.get_status_display(),
+        "active": active,
+        "dry_run": run.dry_run,
+        "collected": run.collected,
+        "created": run.created,
+        "updated": run.updated,
+        "unchanged": run.unchanged,
+        "skipped": run.skipped,
+        "failed": run.failed,
+        "retried": run.retried,
+        "processed": processed,
+        "total": total,
+        "percent": percent,
+        "summary": run.summary,
+        "duration": run.duration_seconds,
+    }
+
+
+def active_runs() -> list[Run]:
+    return list(
+        Run.objects.filter(status__in=ACTIVE_RUN_STATUSES).select_related("profile").order_by("pk")
+    )
+
+
+def run_series(*, profile: Profile | None = None, limit: int = 30) -> list[Run]:
+    """The last ``limit`` finished real runs, oldest first (for charts)."""
+    qs = Run.objects.filter(dry_run=False).exclude(status__in=ACTIVE_RUN_STATUSES)
+    if profile is not None:
+        qs = qs.filter(profile=profile)
+    return list(reversed(qs.select_related("profile").order_by("-created_at", "-pk")[:limit]))
+
+
+def profile_cards() -> list[dict[str, Any]]:
+    """Per profile: type, schedule, the last run and the entity table by queue status."""
+    cards = []
+    for profile in Profile.objects.select_related("client", "source_client").order_by("name"):
+        qs = _entities(profile)
+        queue: dict[str, int] = {}
+        if qs is not None:
+            queue = {
+                row["queue_status"]: row["n"]
+                for row in qs.values("queue_status").annotate(n=Count("pk"))
+            }
+        try:
+            label = registry.get(profile.type).label
+        except registry.UnknownProfileType:
+            label = f"{profile.type} (not installed)"
+        cards.append(
+            {
+                "profile": profile,
+                "type_label": label,
+                "last_run": profile.runs.filter(dry_run=False).first(),
+                "queue": [(s.value, s.label, queue.get(s.value, 0)) for s in QueueStatus],
+                "total": sum(queue.values()),
+            }
+        )
+    return cards

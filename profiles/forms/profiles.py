@@ -1,0 +1,158 @@
+"""The profile form: seed 000's sections. Type-specific forms subclass it (Emarsys)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django import forms
+from django.contrib.admin.widgets import AdminRadioSelect
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+
+from profiles import registry
+from profiles.models import Client, ClientType, Profile
+
+COMMON_FIELDSETS: list[tuple[str | None, dict[str, Any]]] = [
+    (None, {"fields": ["name", "type", "type_label"]}),
+    (
+        "1. Client configuration",
+        {
+            "fields": ["source_client", "client", "client_actions"],
+            "description": "Select the clients to use for this profile. After selecting a "
+            "client, click Collect Configuration Data to populate the dropdown options "
+            "throughout the profile configuration.",
+        },
+    ),
+    (
+        "2. Schedule configuration",
+        {
+            "fields": [
+                "status",
+                "schedule_preset",
+                "schedule_cron",
+                "process_batch_size",
+                "enable_retry_on_failure",
+                "retry_max_attempts",
+            ]
+        },
+    ),
+    (
+        "3. HTTP API configuration",
+        {
+            "fields": ["api_behaviour"],
+            "description": "Configure how the profile interacts with the target API.",
+        },
+    ),
+]
+
+
+class ProfileForm(forms.ModelForm):
+    """Common settings. The type is chosen before the form is shown and never changes."""
+
+    type_id: ClassVar[str] = ""
+    # Fields whose errors are shown elsewhere (collected by _update_errors).
+    extra_error_keys: ClassVar[tuple[str, ...]] = ()
+
+    class Meta:
+        model = Profile
+        fields = [
+            "name",
+            "type",
+            "source_client",
+            "client",
+            "status",
+            "schedule_preset",
+            "schedule_cron",
+            "process_batch_size",
+            "enable_retry_on_failure",
+            "retry_max_attempts",
+            "api_behaviour",
+        ]
+        widgets = {
+            "type": forms.HiddenInput,
+            "api_behaviour": AdminRadioSelect(attrs={"class": "radiolist"}),
+            "schedule_cron": forms.TextInput(attrs={"placeholder": "*/20 * * * *"}),
+        }
+        help_texts = {
+            "process_batch_size": "Number of contacts to process in each batch. Small stores "
+            "(< 1,000 customers): 100–200; medium (1,000–10,000): 100–150; large "
+            "(> 10,000): 50–100. Higher batch sizes use more memory.",
+            "enable_retry_on_failure": "Retry failed contacts (API timeout, connection error) on "
+            "the following scheduled runs, counting attempts. After the maximum attempts a "
+            "contact needs manual intervention.",
+            "retry_max_attempts": "Maximum number of retry attempts before a contact is marked "
+            "as permanently failed.",
+            "status": "Enable automatic processing via the scheduler. Disable for manual review "
+            "before export, and during testing and configuration.",
+            "schedule_preset": "Every 15 minutes: near real-time (recommended). Every 30: "
+            "standard. Every 60: low-volume stores. Custom: your own cron expression.",
+        }
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.extra_errors: dict[str, list[str]] = {}
+        if "type" in self.fields:  # absent on a view-only page
+            self.fields["type"].initial = self.type_id
+            self.fields["type"].required = False
+        try:
+            ptype = registry.get(self.type_id)
+        except registry.UnknownProfileType:
+            ptype = None
+        if "source_client" in self.fields:
+            field = self.fields["source_client"]
+            field.queryset = Client.objects.filter(type=ClientType.MAGENTO)  # type: ignore[attr-defined]
+            field.required = True
+            field.label = "Magento store (source)"
+        if "client" in self.fields:
+            field = self.fields["client"]
+            target = ptype.target_client_type if ptype else None
+            if target:
+                field.queryset = Client.objects.filter(type=target)  # type: ignore[attr-defined]
+                field.label = f"Client ({ClientType(target).label})"
+            field.required = True
+        if not self.instance.pk and ptype is not None and not self.instance.settings:
+            self.instance.settings = ptype.default_settings()
+
+    def clean_type(self) -> str:
+        if self.instance.pk and self.instance.type != self.type_id:
+            raise ValidationError("The type of an existing profile cannot change.")
+        return self.type_id
+
+    def _update_errors(self, errors: ValidationError) -> None:
+        """Model-level errors keyed by settings that are not form fields (or are hidden)
+        are kept for the template (``extra_errors``) and shown as form errors too."""
+        if hasattr(errors, "error_dict"):
+            known: dict[str, Any] = {}
+            for key, messages in errors.error_dict.items():
+                texts = [m for e in messages for m in e.messages]
+                if key == NON_FIELD_ERRORS or (
+                    key in self.fields and not self.fields[key].widget.is_hidden
+                ):
+                    known[key] = messages
+                    continue
+                self.extra_errors.setdefault(key, []).extend(texts)
+                if key not in self.extra_error_keys:
+                    known.setdefault(NON_FIELD_ERRORS, []).extend(
+                        ValidationError(f"{key.replace('_', ' ').capitalize()}: {t}") for t in texts
+                    )
+            if self.extra_errors and not known:
+                known[NON_FIELD_ERRORS] = [
+                    ValidationError("Please correct the errors below (see the field mapping).")
+                ]
+            errors = ValidationError(known)
+        super()._update_errors(errors)  # type: ignore[misc]
+
+
+def profile_form_class(type_id: str) -> type[ProfileForm]:
+    """The form of a profile type (the Emarsys one adds its synchronization settings)."""
+    from profiles.forms.emarsys import EMARSYS_TYPE, EmarsysProfileForm
+
+    base: type[ProfileForm] = EmarsysProfileForm if type_id == EMARSYS_TYPE else ProfileForm
+    return type(f"{base.__name__}_{type_id}", (base,), {"type_id": type_id})
+
+
+def profile_fieldsets(type_id: str) -> list[tuple[str | None, dict[str, Any]]]:
+    from profiles.forms.emarsys import EMARSYS_FIELDSETS, EMARSYS_TYPE
+
+    if type_id == EMARSYS_TYPE:
+        return COMMON_FIELDSETS + EMARSYS_FIELDSETS
+    return COMMON_FIELDSETS
