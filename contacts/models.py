@@ -14,12 +14,13 @@ class MirrorRecord(models.Model):
     store = models.ForeignKey(
         Client, on_delete=models.CASCADE, related_name="+", help_text="The Magento client."
     )
-    email = models.CharField(max_length=255, blank=True, help_text="As Magento has it.")
+    # Text, not varchar: odd source data (a 300-character company) must never stop a sync.
+    email = models.TextField(blank=True, help_text="As Magento has it.")
     email_normalized = models.CharField(
         max_length=255, blank=True, db_index=True, help_text="Lower-cased, trimmed."
     )
-    firstname = models.CharField(max_length=255, blank=True)
-    lastname = models.CharField(max_length=255, blank=True)
+    firstname = models.TextField(blank=True)
+    lastname = models.TextField(blank=True)
     website_id = models.IntegerField(null=True, blank=True)
     magento_store_id = models.IntegerField(
         null=True, blank=True, help_text="Magento store view id."
@@ -38,8 +39,8 @@ class Customer(MirrorRecord):
 
     magento_id = models.BigIntegerField(help_text="Magento customer entity_id.")
     group_id = models.IntegerField(null=True, blank=True)
-    company = models.CharField(max_length=255, blank=True)
-    taxvat = models.CharField(max_length=64, blank=True)
+    company = models.TextField(blank=True)
+    taxvat = models.TextField(blank=True)
     is_subscribed = models.BooleanField(null=True, blank=True)
     magento_created_at = models.DateTimeField(null=True, blank=True)
 
@@ -114,7 +115,7 @@ class ContactEntity(QueueEntity):
     subscriber_id = models.BigIntegerField(
         null=True, blank=True, help_text="Magento subscriber ID (Emarsys profiles)"
     )
-    email = models.CharField(max_length=255, blank=True, help_text="Contact email address")
+    email = models.TextField(blank=True, help_text="Contact email address")
 
     class Meta:
         verbose_name = "contact entity"

@@ -37,6 +37,7 @@ from contacts.services.mirror import (
     subscribers_read,
 )
 from profiles.models import Client, Profile, QueueStatus, Run
+from profiles.services import runs
 from profiles.services.connections import magento_client
 
 logger = logging.getLogger("contactsync.emarsys_contact_sync")
@@ -46,15 +47,17 @@ STORES_STATE = "magento_stores"
 
 
 def subscriber_source(client: Client, api: MagentoClient) -> SubscriberSource:
-    """The Magento client's subscriber source (``Client.settings["subscribers"]``)."""
+    """The Magento client's subscriber source (``Client.settings["subscribers"]``; the SQL
+    DSN, which holds a password, lives in the encrypted credentials as ``subscribers_dsn``)."""
     options = (client.settings or {}).get("subscribers") or {}
     kind = str(options.get("source") or "customers")
     if kind == "rest":
         return RestRouteSource(api)
     if kind == "sql":
-        if not options.get("dsn"):
+        dsn = (client.credentials or {}).get("subscribers_dsn")
+        if not dsn:
             raise ConfigurationError(f"Magento client '{client.name}': the SQL source needs a dsn.")
-        return SqlSource(str(options["dsn"]), table_prefix=str(options.get("table_prefix") or ""))
+        return SqlSource(str(dsn), table_prefix=str(options.get("table_prefix") or ""))
     if kind != "customers":
         raise ConfigurationError(
             f"Magento client '{client.name}': unknown subscriber source {kind!r} "
@@ -248,7 +251,9 @@ def emarsys_collect(*, profile: Profile, run: Run | None) -> int:
         if initial:
             _without_cursor(profile, CUSTOMERS_CURSOR)
         index = SubscriberIndex(profile.source_client)
-        for customer in customers_read(profile=profile, client=api):
+        for customer in customers_read(
+            profile=profile, client=api, on_error=runs.collection_error_reporter(run)
+        ):
             # A dry run reads everything but forces nothing (it changes no entity's state).
             lists = () if dry_run else _customer_lists(customer, initial, flag_source)
             queued.add(queue_customer(profile=profile, customer=customer, lists=lists, index=index))
@@ -258,7 +263,9 @@ def emarsys_collect(*, profile: Profile, run: Run | None) -> int:
         guests = "subscribers" in types
         if initial and guests:
             _without_cursor(profile, SUBSCRIBERS_CURSOR)
-        for subscriber in subscribers_read(profile=profile, source=source):
+        for subscriber in subscribers_read(
+            profile=profile, source=source, on_error=runs.collection_error_reporter(run)
+        ):
             lists = ("subscribers",) if initial and guests and not dry_run else ()
             queued.add(
                 queue_subscriber(profile=profile, subscriber=subscriber, lists=lists, guests=guests)

@@ -26,6 +26,7 @@ from contacts.services.mirror import customers_read, guests_read
 from profiles import registry
 from profiles.models import Profile, Run
 from profiles.pipeline import BatchContext, Generator, Outcome, Processor, QueueAndLog, WorkItem
+from profiles.services import runs
 from profiles.services.connections import freeagent_client, magento_client
 
 TYPE_ID = "freeagent_contact_export"
@@ -90,10 +91,11 @@ class FreeAgentContactExport(registry.ProfileType):
         api = magento_client(profile.source_client)
         self._store_locales(profile, api)
         queued: set[str] = set()  # person keys: a repeat guest is one person
-        for customer in customers_read(profile=profile, client=api):
+        on_error = runs.collection_error_reporter(run)
+        for customer in customers_read(profile=profile, client=api, on_error=on_error):
             if self._queue_customer(profile, customer):
                 queued.add(f"customer:{customer.magento_id}")
-        for guest in guests_read(profile=profile, client=api):
+        for guest in guests_read(profile=profile, client=api, on_error=on_error):
             registered = Customer.objects.filter(
                 store=profile.source_client,
                 email_normalized=guest.email_normalized,

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -21,6 +24,11 @@ from connectors.magento.subscribers import SubscriberSource
 from contacts.models import Customer, GuestBuyer, Subscriber
 from contacts.people import clean, email_key, person_from_customer
 from profiles.models import Client, Profile
+
+logger = logging.getLogger(__name__)
+
+# Called with (what, which record, the exception) when one record cannot be mirrored.
+RecordError = Callable[[str, str, Exception], None]
 
 CUSTOMERS_CURSOR = "customers_cursor"
 GUEST_ORDERS_CURSOR = "guest_orders_cursor"
@@ -86,16 +94,40 @@ def customer_upsert(store: Client, raw: dict[str, Any]) -> Customer:
     return customer
 
 
+def _isolated(on_error: RecordError | None, what: str, ident: str, fn: Callable[[], Any]) -> Any:
+    """Mirror one record; a record that cannot be stored is reported, never fatal."""
+    try:
+        with transaction.atomic():
+            return fn()
+    except (DatabaseError, KeyError, TypeError, ValueError) as exc:
+        logger.warning("could not mirror %s %s: %s", what, ident, exc)
+        if on_error is not None:
+            on_error(what, ident, exc)
+        return None
+
+
 def customers_read(
-    *, profile: Profile, client: MagentoClient, page_size: int = 100
+    *,
+    profile: Profile,
+    client: MagentoClient,
+    page_size: int = 100,
+    on_error: RecordError | None = None,
 ) -> Iterator[Customer]:
     """Customers changed since the profile's cursor, upserted into the mirror."""
     assert profile.source_client is not None
+    store = profile.source_client
     pager: KeysetPager = client.iter_customers_changed(
         _cursor(profile, CUSTOMERS_CURSOR), page_size=page_size
     )
     for raw in pager:
-        yield customer_upsert(profile.source_client, raw)
+        row = _isolated(
+            on_error,
+            "Magento customer",
+            str(raw.get("id")),
+            partial(customer_upsert, store, raw),
+        )
+        if row is not None:
+            yield row
     if pager.cursor is not None:
         cursor_save(profile, CUSTOMERS_CURSOR, pager.cursor)
 
@@ -141,10 +173,15 @@ def guest_upsert(
 
 
 def guests_read(
-    *, profile: Profile, client: MagentoClient, page_size: int = 100
+    *,
+    profile: Profile,
+    client: MagentoClient,
+    page_size: int = 100,
+    on_error: RecordError | None = None,
 ) -> Iterator[GuestBuyer]:
     """Guest buyers from guest orders changed since the profile's cursor."""
     assert profile.source_client is not None
+    store = profile.source_client
     websites = _store_websites(client)
     pager = client.iter_guest_orders_changed(
         _cursor(profile, GUEST_ORDERS_CURSOR), page_size=page_size
@@ -152,7 +189,12 @@ def guests_read(
     for guest in MagentoClient.guest_buyers(pager):
         store_id = guest.get("store_id")
         website_id = websites.get(int(store_id)) if store_id is not None else None
-        row = guest_upsert(profile.source_client, guest, website_id=website_id)
+        row = _isolated(
+            on_error,
+            "guest order",
+            str(guest.get("increment_id") or guest.get("order_id")),
+            partial(guest_upsert, store, guest, website_id=website_id),
+        )
         if row is not None:
             yield row
     if pager.cursor is not None:
@@ -181,13 +223,23 @@ def subscriber_upsert(store: Client, data: dict[str, Any]) -> Subscriber:
     return subscriber
 
 
-def subscribers_read(*, profile: Profile, source: SubscriberSource) -> Iterator[Subscriber]:
+def subscribers_read(
+    *, profile: Profile, source: SubscriberSource, on_error: RecordError | None = None
+) -> Iterator[Subscriber]:
     """Subscribers whose status changed since the profile's cursor."""
     assert profile.source_client is not None
+    store = profile.source_client
     since = (profile.state or {}).get(SUBSCRIBERS_CURSOR)
     newest = since
     for data in source.iter_subscribers(since):
-        yield subscriber_upsert(profile.source_client, data)
+        row = _isolated(
+            on_error,
+            "newsletter subscriber",
+            str(data.get("subscriber_id")),
+            partial(subscriber_upsert, store, data),
+        )
+        if row is not None:
+            yield row
         changed = data.get("change_status_at")
         if changed and (newest is None or str(changed) > str(newest)):
             newest = str(changed)

@@ -159,7 +159,8 @@ class MagentoClientForm(ClientForm):
         subs = (self.instance.settings or {}).get("subscribers") or {}
         self.fields["subscribers_source"].initial = subs.get("source", "customers")
         self.fields["subscribers_table_prefix"].initial = subs.get("table_prefix", "")
-        state = "A DSN is stored; leave empty to keep it." if subs.get("dsn") else "Not set."
+        stored = (self.instance.credentials or {}).get("subscribers_dsn")
+        state = "A DSN is stored; leave empty to keep it." if stored else "Not set."
         self.fields["subscribers_dsn"].help_text += " " + state
 
     def method(self, data: dict[str, Any]) -> str:
@@ -167,10 +168,8 @@ class MagentoClientForm(ClientForm):
 
     def clean(self) -> dict[str, Any]:
         data: dict[str, Any] = super().clean() or {}
-        subs = (self.instance.settings or {}).get("subscribers") or {}
-        if data.get("subscribers_source") == "sql" and not (
-            data.get("subscribers_dsn") or subs.get("dsn")
-        ):
+        stored = (self.instance.credentials or {}).get("subscribers_dsn")
+        if data.get("subscribers_source") == "sql" and not (data.get("subscribers_dsn") or stored):
             self.add_error("subscribers_dsn", "The SQL source needs a DSN.")
         return data
 
@@ -179,10 +178,15 @@ class MagentoClientForm(ClientForm):
         subs = dict(settings.get("subscribers") or {})
         subs["source"] = self.cleaned_data["subscribers_source"]
         subs["table_prefix"] = self.cleaned_data.get("subscribers_table_prefix", "")
-        if self.cleaned_data.get("subscribers_dsn"):
-            subs["dsn"] = self.cleaned_data["subscribers_dsn"]
+        subs.pop("dsn", None)
         settings["subscribers"] = subs
         client.settings = settings
+        if self.cleaned_data.get("subscribers_dsn"):
+            # The DSN holds a database password: encrypted with the other credentials.
+            client.credentials = {
+                **(client.credentials or {}),
+                "subscribers_dsn": self.cleaned_data["subscribers_dsn"],
+            }
 
 
 class FreeAgentClientForm(ClientForm):

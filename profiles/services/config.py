@@ -41,6 +41,7 @@ SECRET_KEYS = {
     "secret",
     "password",
     "dsn",
+    "subscribers_dsn",
 }
 TOKEN_KEYS = ("access_token", "refresh_token", "expires_at")
 COMMON_PROFILE_KEYS = {
@@ -157,7 +158,11 @@ def _client_fields(data: dict[str, Any], path: str, errors: list[str]) -> dict[s
             if not auth.get(key):
                 errors.append(f"{path}.auth.{key}: required for Magento auth method {method}")
         if data.get("subscribers"):
-            values["settings"]["subscribers"] = dict(data["subscribers"])
+            subs = dict(data["subscribers"])
+            if subs.get("dsn"):
+                # A database password: stored encrypted with the other credentials.
+                auth["subscribers_dsn"] = subs.pop("dsn")
+            values["settings"]["subscribers"] = subs
     elif ctype == ClientType.EMARSYS:
         method = auth.get("method", "oauth2")
         needed = ("username", "secret") if method == "wsse" else ("client_id", "client_secret")
@@ -298,6 +303,7 @@ def config_dump() -> dict[str, Any]:
         auth = {
             k: (_placeholder(client, k) if k in SECRET_KEYS else v)
             for k, v in (client.credentials or {}).items()
+            if k != "subscribers_dsn"
         }
         if client.type == ClientType.FREEAGENT:
             for key in ("access_token", "refresh_token"):
@@ -312,7 +318,7 @@ def config_dump() -> dict[str, Any]:
             entry["store_code"] = client.store_code
             if client.settings.get("subscribers"):
                 subs = dict(client.settings["subscribers"])
-                if subs.get("dsn"):
+                if (client.credentials or {}).get("subscribers_dsn"):
                     subs["dsn"] = _placeholder(client, "dsn")
                 entry["subscribers"] = subs
         if client.settings.get("rate_limit"):

@@ -26,7 +26,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from profiles import registry
@@ -319,6 +319,21 @@ def entities_reclaim_stale(*, older_than: timedelta | None = None) -> int:
         if claimable_entities(run=run).exists():
             run_batches_task.delay(run_id=run.pk)
     return reclaimed
+
+
+def collection_error_reporter(run: Run | None) -> Callable[[str, str, Exception], None]:
+    """A callback for collectors: a source record that cannot be read counts as a failed
+    contact of the run (so the run can never end "success") with a message naming it."""
+
+    def report(what: str, ident: str, exc: Exception) -> None:
+        message = f"Could not read {what} {ident}: {type(exc).__name__}: {exc}"
+        if run is None:
+            logger.error("%s", message)
+            return
+        Run.objects.filter(pk=run.pk).update(failed=F("failed") + 1)
+        _event(run, message, level="error")
+
+    return report
 
 
 def _event(run: Run, message: str, *, level: str = "info") -> None:

@@ -173,3 +173,16 @@ def test_profile_secrets_are_never_dumped(monkeypatch):
     assert "hook-secret-value" not in text
     assert "wsse-secret-value" not in text
     assert "${EM_WEBHOOK_SECRET}" in text
+
+
+def test_the_subscriber_dsn_is_a_secret(monkeypatch):
+    monkeypatch.setenv("STORE_SECRET", "x")
+    data = yaml.safe_load(CONFIG)
+    data["clients"][0]["subscribers"] = {"source": "sql", "dsn": "mysql://u:pw-123@db/magento"}
+    config_load(data)
+    store = Client.objects.get(name="store")
+    assert store.settings["subscribers"] == {"source": "sql"}
+    assert store.credentials["subscribers_dsn"] == "mysql://u:pw-123@db/magento"
+    text = yaml.safe_dump(config_dump())
+    assert "pw-123" not in text
+    assert "${STORE_DSN}" in text

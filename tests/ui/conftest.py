@@ -113,8 +113,9 @@ def planted_clients(db) -> dict[str, Client]:
             "consumer_secret": SECRETS["consumer_secret"],
             "access_token": "planted-at-9999",
             "access_token_secret": SECRETS["access_token_secret"],
+            "subscribers_dsn": SECRETS["dsn"],
         },
-        settings={"subscribers": {"source": "sql", "dsn": SECRETS["dsn"]}},
+        settings={"subscribers": {"source": "sql"}},
     )
     books = Client.objects.create(
         name="Planted books",

@@ -362,3 +362,29 @@ def test_a_freeagent_outage_opens_the_breaker_instead_of_hammering_it(world, mon
     assert posts == export_module.BREAKER_THRESHOLD
     messages = set(ContactEntity.objects.values_list("message__text", flat=True))
     assert any("failed 5 contacts in a row" in m for m in messages)
+
+
+def test_a_record_that_cannot_be_mirrored_is_reported_and_the_rest_export(world, monkeypatch):
+    from django.db import DatabaseError
+
+    from contacts.services import mirror
+
+    bad = world.add_customer()
+    world.add_customer(company="C" * 300)  # odd but storable: text columns
+    world.add_customer()
+    original = mirror.customer_upsert
+
+    def upsert(store, raw):
+        if raw["id"] == bad["id"]:
+            raise DatabaseError("value too long for type character varying(255)")
+        return original(store, raw)
+
+    monkeypatch.setattr(mirror, "customer_upsert", upsert)
+    profile = world.profile()
+    run = export(profile)
+    assert run.status == RunStatus.PARTIAL
+    assert run.failed >= 1
+    assert run.created >= 1
+    event = run.events.get(level="error", message__startswith="Could not read")
+    assert f"Magento customer {bad['id']}" in event.message
+    assert "value too long" in event.message
