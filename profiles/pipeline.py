@@ -130,6 +130,7 @@ _RUN_COUNTER = {
 }
 
 RETRY_BASE_DELAY = timedelta(minutes=5)
+LOST_CLAIM = "lost_claim"
 
 
 class QueueAndLog(PostProcessor):
@@ -236,25 +237,42 @@ class QueueAndLog(PostProcessor):
                     entity.last_payload_hash = item.payload_hash
             counter = _RUN_COUNTER[outcome]
         entity.message = message
-        entity.save(
-            update_fields=[
-                "processed_at",
-                "claimed_by",
-                "claimed_at",
-                "remote_id",
-                "attempts",
-                "next_attempt_at",
-                "queue_status",
-                "status",
-                "message",
-                "last_payload_hash",
-            ]
+        fields = (
+            "processed_at",
+            "claimed_by",
+            "claimed_at",
+            "remote_id",
+            "attempts",
+            "next_attempt_at",
+            "queue_status",
+            "status",
+            "message",
+            "last_payload_hash",
         )
+        # Fenced: only the worker that still holds the claim may record the outcome. If the
+        # claim was reclaimed (this worker looked dead), the new holder's result stands.
+        stored = (
+            type(entity)
+            ._default_manager.filter(
+                pk=entity.pk, claimed_by=ctx.worker_id, queue_status=QueueStatus.PROCESSING
+            )
+            .update(**{name: getattr(entity, name) for name in fields})
+        )
+        if not stored:
+            ctx.log(
+                f"{entity}: the claim was handed to another worker; this outcome "
+                f"({outcome.value}) was not recorded.",
+                level="warning",
+                entity_id=entity.pk,
+            )
+            return LOST_CLAIM
         return counter
 
     @staticmethod
     def _bump(run: Run, counts: Counter[str]) -> None:
-        updates: dict[str, Any] = {name: F(name) + n for name, n in counts.items() if n}
+        updates: dict[str, Any] = {
+            name: F(name) + n for name, n in counts.items() if n and name != LOST_CLAIM
+        }
         updates["heartbeat_at"] = timezone.now()
         Run.objects.filter(pk=run.pk).update(**updates)
 

@@ -28,7 +28,14 @@ def run_profile_scheduled(profile_id: int) -> None:
         logger.info("%s Skipping this scheduled run.", exc)
 
 
-@shared_task(name="profiles.run_execute", ignore_result=True)
+@shared_task(
+    name="profiles.run_execute",
+    ignore_result=True,
+    # Collection of a large store's first sync is long but keeps a heartbeat; its cursors
+    # are saved as it goes, so a run cut short resumes where it stopped.
+    soft_time_limit=3300,
+    time_limit=3600,
+)
 def run_execute_task(run_id: int) -> None:
     """Collect and fan the run out into batch tasks."""
     runs.run_execute(run_id=run_id)

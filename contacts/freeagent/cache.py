@@ -15,9 +15,11 @@ from contacts.models import RemoteContact
 from contacts.people import email_key
 from profiles.models import Client
 
-# FreeAgent timestamps have one-second precision; re-read a little to never miss a write
-# made in the same second as the newest contact we have.
-OVERLAP = timedelta(seconds=2)
+# Incremental fetches start where the previous fetch *started* (by our clock), minus this
+# margin for clock skew and FreeAgent's one-second timestamps. Not from the newest contact
+# we hold: our own writes move that mark and would hide contacts others created meanwhile.
+OVERLAP = timedelta(seconds=60)
+WATERMARK_KEY = "freeagent_contacts_fetched_at"
 
 
 @dataclass
@@ -51,16 +53,37 @@ def remote_contacts_collect(
     *, client: Client, api: FreeAgentClient, full: bool = False, since: datetime | None = None
 ) -> CacheRefresh:
     """Fetch FreeAgent contacts into the cache: everything the first time (or ``full``),
-    otherwise only those updated since the newest cached one (minus a small overlap)."""
+    otherwise those updated since the previous fetch started (see :data:`OVERLAP`).
+
+    An explicit ``since`` (reconciling one create) fetches that window only and leaves the
+    watermark alone.
+    """
+    started = timezone.now()
+    moves_watermark = since is None
     if since is None and not full:
-        newest = RemoteContact.objects.filter(client=client).aggregate(m=Max("remote_updated_at"))
-        if newest["m"] is not None:
-            since = newest["m"] - OVERLAP
+        mark = _watermark(client)
+        if mark is not None and RemoteContact.objects.filter(client=client).exists():
+            since = mark - OVERLAP
     result = CacheRefresh(full=since is None)
     for contact in api.list_contacts(view="all", sort="updated_at", updated_since=since):
         remote_contact_store(client, contact)
         result.fetched += 1
+    if moves_watermark:
+        _watermark_save(client, started)
     return result
+
+
+def _watermark(client: Client) -> datetime | None:
+    fresh = Client.objects.only("configuration_data").get(pk=client.pk)
+    value = (fresh.configuration_data or {}).get(WATERMARK_KEY)
+    return parse_datetime(value) if value else None
+
+
+def _watermark_save(client: Client, moment: datetime) -> None:
+    fresh = Client.objects.only("configuration_data").get(pk=client.pk)
+    data = {**(fresh.configuration_data or {}), WATERMARK_KEY: moment.isoformat()}
+    Client.objects.filter(pk=client.pk).update(configuration_data=data)
+    client.configuration_data = data
 
 
 def remote_contacts_by_email(client: Client, email: str) -> list[RemoteContact]:

@@ -55,6 +55,11 @@ BREAKER_THRESHOLD = 5
 MAX_RATE_LIMIT_WAIT = 300.0
 # How far before a recorded intent to look for a contact that may have been created.
 INTENT_SLACK = timedelta(seconds=5)
+# The create lock outlives the longest it can be held (rate-limit waits and retries
+# included), so it never expires under a live holder.
+LOCK_TTL = MAX_RATE_LIMIT_WAIT + 300
+# How long a worker waits for another worker's create of the same e-mail before deferring.
+LOCK_WAIT = 30.0
 
 
 class ExchangeRecorder:
@@ -161,11 +166,30 @@ class ContactWriter:
         payload = dict(item.payload or {})
         email = str(payload.get("email", ""))
         lock = f"freeagent-create:{self.client.pk}:{email_key(email)}"
-        with process_lock(lock, redis_url=settings.REDIS_URL or None, lock_dir=_lock_dir()):
-            # Another worker may have created this e-mail since we resolved it.
+        # Everything from the last look to the link being written happens under the lock,
+        # so no other worker can create the same e-mail in between.
+        with process_lock(
+            lock,
+            redis_url=settings.REDIS_URL or None,
+            lock_dir=_lock_dir(),
+            timeout=LOCK_WAIT,
+            ttl=LOCK_TTL,
+        ):
+            previous = self._catch_up_unfinished_create(entity)
             existing = remote_contacts_by_email(self.client, email)
+            if previous and email_key(previous) != email_key(email):
+                existing += [
+                    m
+                    for m in remote_contacts_by_email(self.client, previous)
+                    if m.url not in {e.url for e in existing}
+                ]
             if len(existing) == 1:
-                self._adopt(item, existing[0].data, how="created meanwhile by another worker")
+                how = (
+                    "an earlier create that was never recorded"
+                    if previous
+                    else "created meanwhile by another worker"
+                )
+                self._adopt(item, existing[0].data, how=how)
                 return
             if len(existing) > 1:
                 item.finish(
@@ -175,10 +199,10 @@ class ContactWriter:
                 return
             intent_at = self._intent_record(entity, email)
             created, contact = self._post(payload, email, intent_at)
-        if created:
-            self._created(item, contact, payload)
-        else:
-            self._adopt(item, contact, how="reconciled after an unanswered create")
+            if created:
+                self._created(item, contact, payload)
+            else:
+                self._adopt(item, contact, how="reconciled after an unanswered create")
 
     def _post(
         self, payload: dict[str, Any], email: str, intent_at: Any
@@ -212,15 +236,18 @@ class ContactWriter:
         matches = remote_contacts_by_email(self.client, email)
         return matches[0].data if len(matches) == 1 else None
 
+    def _catch_up_unfinished_create(self, entity: ContactEntity) -> str:
+        """If an earlier create of this entity was never recorded (a crash between the POST
+        and the link), fetch every contact FreeAgent changed since then into the cache.
+        Returns the e-mail that create used ("" when there was none)."""
+        previous = (entity.metadata or {}).get("create_intent") or {}
+        since = parse_datetime(previous["at"]) if previous.get("at") else None
+        if since is None:
+            return ""
+        remote_contacts_collect(client=self.client, api=self.reader, since=since - INTENT_SLACK)
+        return str(previous.get("email") or "")
+
     def _intent_record(self, entity: ContactEntity, email: str) -> Any:
-        existing = (entity.metadata or {}).get("create_intent") or {}
-        if existing.get("at"):
-            # A previous attempt may have created it; collect what changed since then.
-            since = parse_datetime(existing["at"])
-            if since is not None:
-                remote_contacts_collect(
-                    client=self.client, api=self.reader, since=since - INTENT_SLACK
-                )
         now = timezone.now()
         metadata = {
             **(entity.metadata or {}),

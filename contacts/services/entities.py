@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from contacts.models import ContactEntity
-from profiles.models import Profile, QueueStatus
+from profiles.models import Profile, QueueStatus, SyncStatus
 
 
 def entity_mark_pending(
@@ -77,8 +77,8 @@ def entity_rekey(*, profile: Profile, old_key: str, new_key: str, **fields: Any)
     remote contact). If the new key already has an entity, the old one's remote id is
     carried over when the new one has none, and the old one is removed."""
     old = ContactEntity.objects.filter(profile=profile, person_key=old_key).first()
-    if old is None:
-        return False
+    if old is None or old.queue_status == QueueStatus.PROCESSING:
+        return False  # in flight: the next collection merges it
     with transaction.atomic():
         new = (
             ContactEntity.objects.select_for_update()
@@ -88,10 +88,26 @@ def entity_rekey(*, profile: Profile, old_key: str, new_key: str, **fields: Any)
         if new is None:
             ContactEntity.objects.filter(pk=old.pk).update(person_key=new_key, **fields)
             return True
+        if new.queue_status == QueueStatus.PROCESSING:
+            return False
         if not new.remote_id and old.remote_id:
             ContactEntity.objects.filter(pk=new.pk).update(
                 remote_id=old.remote_id, last_payload_hash=old.last_payload_hash
             )
+        elif old.remote_id and old.remote_id != new.remote_id:
+            # Both were linked: two remote contacts for one person. Keep the old entity,
+            # flagged, rather than silently orphaning its remote contact.
+            ContactEntity.objects.filter(pk=old.pk).update(
+                status=SyncStatus.AMBIGUOUS,
+                queue_status=QueueStatus.FAILED,
+                message={
+                    "outcome": "ambiguous",
+                    "text": f"{old_key} became {new_key}, which is linked to "
+                    f"{new.remote_id}; this one was linked to {old.remote_id}. Two remote "
+                    "contacts exist for one person: merge or hide one, then reset this one.",
+                },
+            )
+            return True
         old.delete()
     return True
 

@@ -19,11 +19,13 @@ from django.db import DatabaseError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from connectors.errors import ConnectorError, NotFound
 from connectors.magento.client import KeysetPager, MagentoClient
 from connectors.magento.subscribers import SubscriberSource
 from contacts.models import Customer, GuestBuyer, Subscriber
 from contacts.people import clean, email_key, person_from_customer
 from profiles.models import Client, Profile
+from profiles.services.runs import run_heartbeat_for
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +69,15 @@ def cursor_save(profile: Profile, key: str, value: Any) -> None:
     profile.state = state
 
 
+SAVE_CURSOR_EVERY = 200
+
+
+def _progress(profile: Profile, key: str, pager: KeysetPager, n: int) -> None:
+    run_heartbeat_for(profile)
+    if n % SAVE_CURSOR_EVERY == 0 and pager.cursor is not None:
+        cursor_save(profile, key, pager.cursor)
+
+
 def customer_upsert(store: Client, raw: dict[str, Any]) -> Customer:
     """Insert or update the mirror row of one Magento customer."""
     person = person_from_customer(raw)
@@ -94,16 +105,65 @@ def customer_upsert(store: Client, raw: dict[str, Any]) -> Customer:
     return customer
 
 
-def _isolated(on_error: RecordError | None, what: str, ident: str, fn: Callable[[], Any]) -> Any:
-    """Mirror one record; a record that cannot be stored is reported, never fatal."""
+RETRY_STATE = "mirror_retry"
+
+
+def _isolated(
+    on_error: RecordError | None,
+    what: str,
+    ident: str,
+    fn: Callable[[], Any],
+    *,
+    profile: Profile | None = None,
+    retry_key: str = "",
+) -> Any:
+    """Mirror one record; a record that cannot be stored is reported, never fatal, and
+    remembered (``retry_key``) so the next collection reads it again even though the
+    cursor has moved past it."""
     try:
         with transaction.atomic():
-            return fn()
+            row = fn()
     except (DatabaseError, KeyError, TypeError, ValueError) as exc:
         logger.warning("could not mirror %s %s: %s", what, ident, exc)
         if on_error is not None:
             on_error(what, ident, exc)
+        if profile is not None and retry_key:
+            _retry_list_update(profile, retry_key, add=ident)
         return None
+    if profile is not None and retry_key:
+        _retry_list_update(profile, retry_key, remove=ident)
+    return row
+
+
+def _retry_list(profile: Profile, key: str) -> list[str]:
+    return list(((profile.state or {}).get(RETRY_STATE) or {}).get(key) or [])
+
+
+def _retry_list_update(profile: Profile, key: str, *, add: str = "", remove: str = "") -> None:
+    current = _retry_list(profile, key)
+    wanted = [i for i in current if i != remove]
+    if add and add not in wanted:
+        wanted.append(add)
+    if wanted == current:
+        return
+    fresh = Profile.objects.only("state").get(pk=profile.pk)
+    state = dict(fresh.state or {})
+    retry = dict(state.get(RETRY_STATE) or {})
+    retry[key] = wanted
+    state[RETRY_STATE] = retry
+    Profile.objects.filter(pk=profile.pk).update(state=state)
+    profile.state = state
+
+
+def _refetch(fetch: Callable[[], Any], profile: Profile, key: str, ident: str) -> Any:
+    """Read one remembered record again; one that no longer exists is forgotten."""
+    try:
+        return fetch()
+    except NotFound:
+        _retry_list_update(profile, key, remove=ident)
+    except ConnectorError as exc:
+        logger.warning("could not re-read %s %s: %s", key, ident, exc)
+    return None
 
 
 def customers_read(
@@ -116,18 +176,36 @@ def customers_read(
     """Customers changed since the profile's cursor, upserted into the mirror."""
     assert profile.source_client is not None
     store = profile.source_client
+    # Customers that failed to mirror last time are read again first.
+    for ident in _retry_list(profile, "customers"):
+        again = _refetch(partial(client.get_customer, int(ident)), profile, "customers", ident)
+        if again is not None:
+            row = _isolated(
+                on_error,
+                "Magento customer",
+                ident,
+                partial(customer_upsert, store, again),
+                profile=profile,
+                retry_key="customers",
+            )
+            if row is not None:
+                yield row
     pager: KeysetPager = client.iter_customers_changed(
         _cursor(profile, CUSTOMERS_CURSOR), page_size=page_size
     )
-    for raw in pager:
+    for n, raw in enumerate(pager, start=1):
         row = _isolated(
             on_error,
             "Magento customer",
             str(raw.get("id")),
             partial(customer_upsert, store, raw),
+            profile=profile,
+            retry_key="customers",
         )
         if row is not None:
             yield row
+        # Resumed here, the caller has queued every record so far: progress is durable.
+        _progress(profile, CUSTOMERS_CURSOR, pager, n)
     if pager.cursor is not None:
         cursor_save(profile, CUSTOMERS_CURSOR, pager.cursor)
 
@@ -186,7 +264,7 @@ def guests_read(
     pager = client.iter_guest_orders_changed(
         _cursor(profile, GUEST_ORDERS_CURSOR), page_size=page_size
     )
-    for guest in MagentoClient.guest_buyers(pager):
+    for n, guest in enumerate(MagentoClient.guest_buyers(pager), start=1):
         store_id = guest.get("store_id")
         website_id = websites.get(int(store_id)) if store_id is not None else None
         row = _isolated(
@@ -197,12 +275,28 @@ def guests_read(
         )
         if row is not None:
             yield row
+        _progress(profile, GUEST_ORDERS_CURSOR, pager, n)
     if pager.cursor is not None:
         cursor_save(profile, GUEST_ORDERS_CURSOR, pager.cursor)
 
 
 def subscriber_upsert(store: Client, data: dict[str, Any]) -> Subscriber:
-    """Insert or update the mirror row of one newsletter subscriber."""
+    """Insert or update the mirror row of one newsletter subscriber.
+
+    A change older than the one the mirror holds (a late or replayed notification) is
+    ignored: an old "subscribed" must never overwrite a newer "unsubscribed".
+    """
+    incoming = magento_time(data.get("change_status_at"))
+    existing = Subscriber.objects.filter(
+        store=store, subscriber_id=int(data["subscriber_id"])
+    ).first()
+    if (
+        existing is not None
+        and incoming is not None
+        and existing.magento_updated_at is not None
+        and incoming < existing.magento_updated_at
+    ):
+        return existing
     subscriber, _ = Subscriber.objects.update_or_create(
         store=store,
         subscriber_id=int(data["subscriber_id"]),
@@ -240,6 +334,7 @@ def subscribers_read(
         )
         if row is not None:
             yield row
+        run_heartbeat_for(profile)
         changed = data.get("change_status_at")
         if changed and (newest is None or str(changed) > str(newest)):
             newest = str(changed)

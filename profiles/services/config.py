@@ -237,6 +237,8 @@ def config_load(data: dict[str, Any]) -> ConfigResult:
             if not values:
                 continue
             client = clients.get(raw["name"]) or Client(name=raw["name"])
+            if "token_state" in values and not _tokens_newer(values["token_state"], client):
+                del values["token_state"]  # keep the stored (possibly rotated) token
             _assign(client, values, result, label=f"client {raw['name']}", path=path, errors=errors)
             clients[client.name] = client
         for index, raw in enumerate(data.get("profiles") or []):
@@ -255,6 +257,26 @@ def config_load(data: dict[str, Any]) -> ConfigResult:
             transaction.set_rollback(True)
             raise ConfigError(errors)
     return result
+
+
+def _tokens_newer(tokens: dict[str, Any], client: Client) -> bool:
+    """Apply a file's OAuth tokens only when they are newer than the stored ones.
+
+    No tokens in the file keeps the connection made in the admin; tokens no newer than
+    the stored ones (say a re-applied dump, whose refresh token has since been rotated)
+    never replace a live token with a dead one.
+    """
+    if not tokens.get("access_token"):
+        return False
+    stored = client.token_state or {}
+    if not stored.get("access_token"):
+        return True
+    if tokens.get("access_token") == stored.get("access_token"):
+        return False
+    try:
+        return float(tokens.get("expires_at") or 0) > float(stored.get("expires_at") or 0)
+    except (TypeError, ValueError):
+        return False
 
 
 def _assign(

@@ -20,6 +20,7 @@ import logging
 import math
 import os
 import socket
+import time
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
@@ -115,7 +116,10 @@ def run_execute(
         run.refresh_from_db()
         return run
     claimable = claimable_entities(run=run).count()
-    Run.objects.filter(pk=run.pk).update(collected=collected, heartbeat_at=timezone.now())
+    now = timezone.now()
+    Run.objects.filter(pk=run.pk).update(
+        collected=collected, heartbeat_at=now, collection_finished_at=now
+    )
     _event(run, f"Collected {collected} changed contact(s); {claimable} to process.")
     if foreground or run.dry_run:
         worker = f"cli:{worker_identity()}"
@@ -187,6 +191,7 @@ def entities_claim(*, run: Run, worker_id: str, limit: int, after_pk: int = 0) -
 
 def batch_process(*, run_id: int, worker_id: str, after_pk: int = 0) -> int:
     """Claim one batch and walk it through the profile type's stages. Returns its size."""
+    worker_id = worker_id[:200]  # as stored in claimed_by, which fences the outcome
     run = Run.objects.select_related("profile").get(pk=run_id)
     if run.status != RunStatus.RUNNING:
         return 0
@@ -312,13 +317,42 @@ def entities_reclaim_stale(*, older_than: timedelta | None = None) -> int:
             run=run, error="The run was queued but no worker started it (is a worker running?)."
         )
     for run in Run.objects.filter(status=RunStatus.RUNNING).select_related("profile"):
+        silent = run.heartbeat_at is None or run.heartbeat_at < cutoff
+        if run.collection_finished_at is None:
+            # Still collecting: alive while it keeps beating; a silent one died.
+            if silent:
+                run_close(
+                    run=run,
+                    error="Collection stopped without finishing (the worker was lost); "
+                    "what it had queued is processed by the next run.",
+                )
+            continue
         if run.dry_run:
+            # Dry runs run in one process and claim nothing: silent means it died.
+            if silent:
+                run_close(run=run, error="The dry run stopped before it finished.")
             continue
         if run_close_if_done(run_id=run.pk):
             continue
         if claimable_entities(run=run).exists():
             run_batches_task.delay(run_id=run.pk)
     return reclaimed
+
+
+_last_beat: dict[int, float] = {}
+HEARTBEAT_EVERY = 15.0
+
+
+def run_heartbeat_for(profile: Profile) -> None:
+    """Show the profile's active run is alive (collectors call this per record; it writes
+    at most every few seconds per process)."""
+    now = time.monotonic()
+    if now - _last_beat.get(profile.pk, 0.0) < HEARTBEAT_EVERY:
+        return
+    _last_beat[profile.pk] = now
+    Run.objects.filter(profile=profile, status=RunStatus.RUNNING).update(
+        heartbeat_at=timezone.now()
+    )
 
 
 def collection_error_reporter(run: Run | None) -> Callable[[str, str, Exception], None]:

@@ -186,3 +186,26 @@ def test_the_subscriber_dsn_is_a_secret(monkeypatch):
     text = yaml.safe_dump(config_dump())
     assert "pw-123" not in text
     assert "${STORE_DSN}" in text
+
+
+def test_reloading_config_keeps_a_connected_or_rotated_token(config_file):
+    call_command("load_config", str(config_file), stdout=io.StringIO())
+    books = Client.objects.get(name="books")
+    rotated = {"access_token": "new-at", "refresh_token": "new-rt", "expires_at": 2_000_000_000}
+    books.token_state = rotated
+    books.save()
+    # The same file (older token, no expiry) again: the rotated token stays.
+    call_command("load_config", str(config_file), stdout=io.StringIO())
+    assert Client.objects.get(name="books").token_state == rotated
+    # A file without tokens at all (connected through the admin) keeps it too.
+    data = yaml.safe_load(config_file.read_text().replace("${STORE_SECRET}", "s3cret-from-env"))
+    del data["clients"][1]["auth"]["access_token"]
+    del data["clients"][1]["auth"]["refresh_token"]
+    config_load(data)
+    assert Client.objects.get(name="books").token_state == rotated
+    # A genuinely newer token in the file is applied.
+    data["clients"][1]["auth"].update(
+        access_token="newer", refresh_token="newer-rt", expires_at=2_100_000_000
+    )
+    config_load(data)
+    assert Client.objects.get(name="books").token_state["access_token"] == "newer"

@@ -146,7 +146,13 @@ def test_dry_run_processes_everything_and_changes_nothing():
 def test_stale_claims_are_reclaimed_and_processed_by_the_next_batch():
     profile = ProfileFactory(process_batch_size=10)
     entities = ContactEntityFactory.create_batch(3, profile=profile)
-    run = Run.objects.create(profile=profile, trigger=RunTrigger.CLI, status=RunStatus.RUNNING)
+    run = Run.objects.create(
+        profile=profile,
+        trigger=RunTrigger.CLI,
+        status=RunStatus.RUNNING,
+        heartbeat_at=timezone.now(),
+        collection_finished_at=timezone.now(),
+    )
     claimed = runs.entities_claim(run=run, worker_id="dead-worker:1", limit=10)
     assert {e.pk for e in claimed} == {e.pk for e in entities}
     # A live claim is not reclaimed; nothing else can claim these entities meanwhile.
@@ -185,3 +191,63 @@ def test_background_run_through_eager_celery_tasks():
     run.refresh_from_db()
     assert run.status == RunStatus.SUCCESS
     assert run.created == 9
+
+
+def test_the_reaper_leaves_a_live_collection_alone_and_fails_a_silent_one():
+    profile = ProfileFactory()
+    now = timezone.now()
+    live = Run.objects.create(
+        profile=profile, trigger=RunTrigger.SCHEDULE, status=RunStatus.RUNNING, heartbeat_at=now
+    )
+    runs.entities_reclaim_stale(older_than=timedelta(minutes=5))
+    live.refresh_from_db()
+    assert live.status == RunStatus.RUNNING  # still collecting, and beating
+
+    Run.objects.filter(pk=live.pk).update(heartbeat_at=now - timedelta(minutes=10))
+    runs.entities_reclaim_stale(older_than=timedelta(minutes=5))
+    live.refresh_from_db()
+    assert live.status == RunStatus.FAILED
+    assert "Collection stopped without finishing" in live.summary
+
+
+def test_a_dry_run_that_died_does_not_block_its_profile():
+    profile = ProfileFactory()
+    old = timezone.now() - timedelta(minutes=10)
+    dead = Run.objects.create(
+        profile=profile,
+        trigger=RunTrigger.CLI,
+        status=RunStatus.RUNNING,
+        dry_run=True,
+        heartbeat_at=old,
+        collection_finished_at=old,
+    )
+    runs.entities_reclaim_stale(older_than=timedelta(minutes=5))
+    dead.refresh_from_db()
+    assert dead.status == RunStatus.FAILED
+    assert runs.run_start(profile=profile, foreground=True).status == RunStatus.SUCCESS
+
+
+def test_an_outcome_is_only_recorded_by_the_worker_that_holds_the_claim():
+    from profiles.pipeline import BatchContext, Outcome, QueueAndLog, WorkItem
+
+    profile = ProfileFactory()
+    entity = ContactEntityFactory(profile=profile)
+    run = Run.objects.create(
+        profile=profile,
+        trigger=RunTrigger.CLI,
+        status=RunStatus.RUNNING,
+        heartbeat_at=timezone.now(),
+        collection_finished_at=timezone.now(),
+    )
+    (claimed,) = runs.entities_claim(run=run, worker_id="slow", limit=1)
+    # The slow worker looked dead; its claim went to another worker.
+    ContactEntity.objects.filter(pk=entity.pk).update(claimed_by="other")
+    item = WorkItem(entity=claimed)
+    item.finish(Outcome.CREATED, "late")
+    QueueAndLog().process(BatchContext(profile=profile, run=run, worker_id="slow"), [item])
+    entity.refresh_from_db()
+    assert entity.queue_status == QueueStatus.PROCESSING
+    assert entity.claimed_by == "other"
+    run.refresh_from_db()
+    assert run.created == 0
+    assert run.events.filter(message__contains="was not recorded").exists()

@@ -16,6 +16,7 @@ from contacts.freeagent.cache import remote_contacts_collect
 from contacts.freeagent.link import contacts_import
 from contacts.freeagent.profile_type import TYPE_ID
 from contacts.models import RemoteContact
+from contacts.services.entities import entities_for_ids, entities_retry
 from profiles.cli import (
     EXIT_FAILURES,
     EXIT_USAGE,
@@ -81,6 +82,12 @@ class Command(BaseCommand):
         if options["ids"] and len(profiles) > 1:
             raise usage_error("--id needs --profile (entity ids belong to one profile).")
         done: list[Run] = []
+        if options["ids"]:
+            # Validate first, then queue the named contacts whatever their state (a failed,
+            # ambiguous or complete contact is exactly what one asks for by id).
+            self._check_ids(profiles[0], options["ids"])
+            if not options["dry_run"]:
+                entities_retry(entities_for_ids(profiles[0], options["ids"]))
         for profile in profiles:
             bar = ProgressBar(getattr(self.stderr, "_out", sys.stderr))
             try:
@@ -96,8 +103,6 @@ class Command(BaseCommand):
                 raise usage_error(str(exc)) from exc
             finally:
                 bar.close()
-            if options["ids"]:
-                self._check_ids(profile, options["ids"])
             if run.dry_run:
                 self._print_dry_run(run)
             else:

@@ -118,3 +118,14 @@ def test_import_links_by_email_and_reports_the_rest(world):
     entity = ContactEntity.objects.get(profile=profile, email="link@example.com")
     assert entity.remote_id == linked["url"]
     assert len(world.fa_writes()) == 0
+
+
+def test_id_takes_the_contact_whatever_its_state(world):
+    world.add_customer()
+    profile = world.profile()
+    run("export")
+    entity = ContactEntity.objects.get(profile=profile)
+    assert entity.queue_status == "complete"
+    code, out, _ = run("export", "--profile", "fa-contacts", "--id", str(entity.pk))
+    assert code == 0
+    assert table_row(out)[6] == "1"  # unchanged: it was looked at, and nothing was sent
