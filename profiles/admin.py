@@ -10,6 +10,7 @@ from functools import partial, update_wrapper
 from typing import Any
 
 from django.contrib import admin, messages
+from django.db import models
 from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -77,6 +78,8 @@ class ClientAdmin(ButtonUrlsMixin, admin.ModelAdmin):
     list_filter = ["type", "environment"]
     search_fields = ["name", "base_url"]
     change_form_template = "admin/profiles/client/change_form.html"
+    # API URLs are https unless typed otherwise (and Django 6 will assume so too).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     button_urls = [
         ("<int:pk>/test/", "test", admin_views.client_test),
         ("<int:pk>/collect/", "collect", admin_views.client_collect),

@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 from django import forms
 from django.contrib.admin.widgets import AdminRadioSelect
+from django.db import models
 
 from profiles.models import Client, ClientType, Environment
 
@@ -39,6 +40,13 @@ def plain_field(label: str, help_text: str = "") -> forms.CharField:
     )
 
 
+def _https_by_default(db_field: models.Field[Any, Any], **kwargs: Any) -> forms.Field | None:
+    # API URLs are https unless typed otherwise (Django 6 assumes so too).
+    if isinstance(db_field, models.URLField):
+        kwargs.setdefault("assume_scheme", "https")
+    return db_field.formfield(**kwargs)
+
+
 class ClientForm(forms.ModelForm):
     """Common part: name, type (fixed once chosen), base URL; credentials per subclass."""
 
@@ -51,6 +59,7 @@ class ClientForm(forms.ModelForm):
         model = Client
         fields = ["name", "type", "environment", "base_url", "store_code"]
         widgets = {"type": forms.HiddenInput}
+        formfield_callback = _https_by_default
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -8,13 +8,14 @@ os.environ.setdefault("DJANGO_DEBUG", "1")
 os.environ.setdefault("CONTACT_SYNC_VAR_DIR", os.path.join(os.getcwd(), "var", "test"))
 
 from .base import *  # noqa: F403
-from .base import LOGGING, env
+from .base import LOGGING, STATIC_ROOT, env
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
 CELERY_TASK_EAGER_PROPAGATES = True
 LOGGING["root"] = {"handlers": ["console"], "level": "WARNING"}
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns about a missing one
 
 # The test-only profile type that proves the pipeline framework.
 PROFILE_TYPE_MODULES = [*env.list("PROFILE_TYPE_MODULES", default=[]), "tests.pipeline_types"]
