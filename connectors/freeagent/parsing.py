@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from .fields import WRITABLE
+
 _LINK_RE = re.compile(r"""<([^>]*)>\s*;\s*rel\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s,;]+))""")
 
 
@@ -39,33 +41,7 @@ def format_timestamp(value: datetime | str) -> str:
 
 
 # Rails-style messages start with the humanised attribute ("Country … is not valid").
-_CONTACT_FIELDS = sorted(
-    [
-        "organisation_name",
-        "first_name",
-        "last_name",
-        "email",
-        "billing_email",
-        "phone_number",
-        "mobile",
-        "address1",
-        "address2",
-        "address3",
-        "town",
-        "region",
-        "postcode",
-        "country",
-        "contact_name_on_invoices",
-        "default_payment_terms_in_days",
-        "locale",
-        "charge_sales_tax",
-        "sales_tax_registration_number",
-        "status",
-        "uses_contact_invoice_sequence",
-    ],
-    key=len,
-    reverse=True,
-)
+_CONTACT_FIELDS = sorted(WRITABLE, key=len, reverse=True)
 
 
 def _field_of(message: str) -> str | None:
