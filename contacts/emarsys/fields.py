@@ -14,7 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from connectors.emarsys.client import EmarsysClient
+from connectors.emarsys.envelope import reply_code_of
 from connectors.emarsys.models import Choice, Field
+from connectors.errors import ConnectorError
 from contacts.emarsys import config
 from contacts.emarsys.mapping import CHOICE_TYPES, Identity, Row
 from profiles.models import Client, Profile
@@ -27,6 +29,7 @@ SUBSCRIBER_ID_FIELD = "Magento Subscriber ID"
 FIELDS_TTL_SECONDS = 3600.0
 CHOICES_TTL_SECONDS = 24 * 3600.0
 NEW_PREFIX = "new:"
+FIELD_EXISTS = 9002  # "A field with this name already exists" (another worker won a race)
 READ_ONLY = frozenset({"0", "27", "28", "29", "30", "32", "33", "34", "36", "47", "48"})
 
 
@@ -97,15 +100,15 @@ class _Fields:
             found = next((f for f in self._load() if f.id == field_id), None)
         return found
 
-    def by_name(self, name: str) -> Field | None:
-        def find() -> Field | None:
-            folded = name.casefold()
-            return next((f for f in self._load() if f.name.casefold() == folded), None)
+    def _named(self, name: str) -> Field | None:
+        folded = name.casefold()
+        return next((f for f in self._load() if f.name.casefold() == folded), None)
 
-        found = find()
+    def by_name(self, name: str) -> Field | None:
+        found = self._named(name)
         if found is None and not self.refreshed:
             self._refresh()
-            found = find()
+            found = self._named(name)
         return found
 
     def ensure(self, name: str, application_type: str) -> Field:
@@ -115,13 +118,29 @@ class _Fields:
             return found
         if not self.create:
             return Field(id=f"{NEW_PREFIX}{name}", name=name, application_type=application_type)
-        new_id = self.api.create_field(name, application_type)
+        try:
+            new_id = self.api.create_field(name, application_type)
+        except ConnectorError as exc:
+            if not _already_exists(exc):
+                raise
+            # Another batch created it between our look and our create: use theirs.
+            self._refresh()
+            found = self._named(name)
+            if found is None:
+                raise
+            logger.info("Emarsys field %r was created meanwhile (id %s)", name, found.id)
+            return found
         logger.info("created Emarsys field %r (%s) as id %s", name, application_type, new_id)
         created = Field(id=new_id, name=name, application_type=application_type)
         self._load().append(created)
         self.cache.data["fields"] = [f.__dict__ for f in self._load()]
         self.cache.dirty = True
         return created
+
+
+def _already_exists(exc: ConnectorError) -> bool:
+    """Emarsys' answer to creating a field whose name is taken (9002, or its wording)."""
+    return reply_code_of(exc) == FIELD_EXISTS or "already exists" in exc.message.casefold()
 
 
 def schema_resolve(*, profile: Profile, api: EmarsysClient, create: bool = True) -> Schema:

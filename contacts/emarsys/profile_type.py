@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from connectors.errors import AuthError
 from contacts.emarsys import config
 from contacts.emarsys.collect import emarsys_collect
 from contacts.emarsys.fields import schema_resolve
@@ -50,7 +51,18 @@ class EmarsysContactSync(registry.ProfileType):
         """Resolve fields (creating the key fields once) and build the upserter."""
         assert ctx.profile.client is not None
         api = emarsys_client(ctx.profile.client)
-        schema = schema_resolve(profile=ctx.profile, api=api, create=not ctx.dry_run)
+        try:
+            schema = schema_resolve(profile=ctx.profile, api=api, create=not ctx.dry_run)
+        except AuthError as exc:
+            # The batch is deferred (failsafe queue) with the reason the merchant can act on.
+            raise AuthError(
+                f"Emarsys refused the credentials ({exc.message}); reconnect the client.",
+                status=exc.status,
+                method=exc.method,
+                path=exc.path,
+                body=exc.body,
+                request_id=exc.request_id,
+            ) from exc
         ctx.shared["schema"] = schema
         ctx.shared["upserter"] = Upserter(ctx=ctx, api=api, schema=schema)
 

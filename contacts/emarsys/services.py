@@ -6,6 +6,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from django.db import transaction
+
 from connectors.errors import ConfigurationError, NotFound
 from connectors.magento.subscribers import normalise_row
 from contacts.emarsys import config
@@ -16,8 +18,8 @@ from contacts.emarsys.collect import (
     subscriber_source,
 )
 from contacts.emarsys.identity import customer_key, subscriber_key
-from contacts.models import ContactEntity, Customer, Subscriber
-from contacts.services.mirror import customer_upsert, subscriber_upsert
+from contacts.models import ContactEntity, Customer, Subscriber, SubscriberStatus
+from contacts.services.mirror import customer_upsert, magento_time, subscriber_upsert
 from profiles.models import Profile, QueueStatus, Run, RunTrigger
 from profiles.services import runs
 from profiles.services.connections import magento_client
@@ -91,7 +93,19 @@ def emarsys_realtime_sync(*, profile: Profile, event: dict[str, Any]) -> Run | N
             queue_customer(profile=profile, customer=customer)
     else:
         data = normalise_row(dict(event["subscriber"]))
-        subscriber = _subscriber_refresh(profile, data, deleted=kind.endswith("deleted"))
+        subscriber, applied = _subscriber_refresh(profile, data, deleted=kind.endswith("deleted"))
+        if not applied:
+            # A late (or replayed) notification: the mirror already holds a newer status,
+            # which was queued when it arrived. Applying this one would undo it.
+            logger.info(
+                "profile=%s subscriber %s: notification of %s ignored, the mirror already "
+                "has the newer change of %s.",
+                profile.pk,
+                subscriber.subscriber_id,
+                data.get("change_status_at"),
+                subscriber.magento_updated_at,
+            )
+            return None
         if data["customer_id"] and not _flag_source(profile, api):
             keys.append(customer_key(int(data["customer_id"])))
         elif data["customer_id"]:
@@ -145,13 +159,50 @@ def _customer_refresh(
     return None
 
 
-def _subscriber_refresh(profile: Profile, data: dict[str, Any], *, deleted: bool) -> Subscriber:
+def _subscriber_refresh(
+    profile: Profile, data: dict[str, Any], *, deleted: bool
+) -> tuple[Subscriber, bool]:
     """Upsert the subscriber from the notification; a deleted row counts as unsubscribed
-    (the person asked not to be mailed; the Emarsys contact itself is kept)."""
+    (the person asked not to be mailed; the Emarsys contact itself is kept).
+
+    Returns the mirror row and whether the notification was applied: one older than what
+    the mirror holds (Celery does not keep order, Magento retries) is not (see
+    :func:`_stale`).
+    """
     assert profile.source_client is not None
     if deleted:
         data = {**data, "status": 3, "deleted": True}
     if data.get("subscriber_id") is None:
         raise ConfigurationError("A subscriber notification needs subscriber.subscriber_id.")
     data.setdefault("change_status_at", None)
-    return subscriber_upsert(profile.source_client, data)
+    with transaction.atomic():
+        # Locked, so two notifications of one subscriber are compared one after the other.
+        existing = (
+            Subscriber.objects.select_for_update()
+            .filter(store=profile.source_client, subscriber_id=int(data["subscriber_id"]))
+            .first()
+        )
+        if existing is not None and _stale(existing, data):
+            return existing, False
+        return subscriber_upsert(profile.source_client, data), True
+
+
+def _stale(stored: Subscriber, data: dict[str, Any]) -> bool:
+    """True when the notification ``data`` is older than the mirror row ``stored``.
+
+    Compared on Magento's ``change_status_at``. Within the same second, a deletion stays
+    final and a "subscribed" never overrides an opt-out (when in doubt, do not mail).
+    A notification without a time cannot be ordered and is applied.
+    """
+    incoming = magento_time(data.get("change_status_at"))
+    current = stored.magento_updated_at
+    if incoming is None or current is None:
+        return False
+    if incoming != current:
+        return incoming < current
+    if (stored.raw or {}).get("deleted") and not data.get("deleted"):
+        return True
+    return (
+        int(data["status"]) == SubscriberStatus.SUBSCRIBED
+        and stored.subscriber_status != SubscriberStatus.SUBSCRIBED
+    )
