@@ -29,39 +29,26 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from django.conf import settings as django_settings
 
-from connectors.emarsys.client import EmarsysClient
 from connectors.emarsys.contacts import split_batches
-from connectors.emarsys.envelope import reply_code_of
 from connectors.emarsys.models import ContactResult
 from connectors.errors import AuthError, ConnectorError, RateLimited, TransientError
-from connectors.http import call_with_retries
 from connectors.locks import process_lock
-from contacts.emarsys import config
-from contacts.emarsys.fields import Schema, is_placeholder
+from contacts.emarsys.calls import BY_ID
+from contacts.emarsys.lists import ListAdds
+from contacts.emarsys.lookup import Resolution
 from contacts.emarsys.mapping import EMAIL, Content, diff
 from contacts.models import ContactEntity, DeliveryAttempt
-from profiles.pipeline import BatchContext, Outcome, WorkItem
+from profiles.pipeline import Outcome, WorkItem
 
 logger = logging.getLogger("contactsync.emarsys_contact_sync")
-T = TypeVar("T")
-BY_ID = "id"
 
-# getdata by a key field Emarsys has no index for ("no index on column"): that lookup
-# cannot be made, so it is skipped. Any other error defers the contacts.
-NOT_SEARCHABLE = frozenset({2015})
-LIST_EXISTS = 3005  # "contact list name exists": another batch created it meanwhile
-
-# call_with_retries, as used here: attempts per call and the longest 429 wait.
-MAX_ATTEMPTS = 4
-MAX_RATE_LIMIT_WAIT = 120.0
 # The create lock: held for the e-mail lookup, the updates of what it found and the
 # creates (three calls). Its TTL (which only matters when a holder dies with a Redis lock)
 # is longer than it can ever be held: inside it, a call is only started when its worst case
@@ -70,10 +57,6 @@ MAX_RATE_LIMIT_WAIT = 120.0
 LOCK_TTL = 900.0
 LOCK_SLACK = 60.0  # the database writes done under the lock, and clock slop
 LOCK_WAIT = 120.0  # how long a batch waits for another one's create phase
-
-
-def _pause(seconds: float) -> None:
-    time.sleep(seconds)  # looked up at call time, so tests can patch it
 
 
 def _lock_dir() -> str:
@@ -86,74 +69,8 @@ def create_lock_name(client_pk: Any) -> str:
     return f"emarsys-create:{client_pk}"
 
 
-class Upserter:
+class Upserter(Resolution, ListAdds):
     """Writes one batch (see the module docstring)."""
-
-    def __init__(
-        self,
-        *,
-        ctx: BatchContext,
-        api: EmarsysClient,
-        schema: Schema,
-        sleep: Callable[[float], None] | None = None,
-    ) -> None:
-        self.ctx = ctx
-        self.api = api
-        self.schema = schema
-        self.sleep = sleep or _pause
-        self.settings = config.effective(ctx.profile.settings)
-        self.upsert_calls = 0
-        self.broken = ""  # why the breaker opened (refused credentials), if it did
-        self.deadline: float | None = None  # while holding the create lock
-
-    def _retrying(self, fn: Callable[[], T]) -> T:
-        return call_with_retries(
-            fn,
-            sleep=self.sleep,
-            max_attempts=MAX_ATTEMPTS,
-            max_rate_limit_wait=MAX_RATE_LIMIT_WAIT,
-        )
-
-    def call_worst_case(self) -> float:
-        """The longest one retried call can take: every attempt timing out, the backoff
-        between them and the 429 waits."""
-        timeout = getattr(self.api, "timeout", (5.0, 60.0))
-        per_attempt = sum(timeout) if isinstance(timeout, tuple) else float(timeout)
-        backoff = sum(min(30.0, 0.5 * 2**n) for n in range(MAX_ATTEMPTS - 1))
-        return MAX_ATTEMPTS * per_attempt + backoff + MAX_RATE_LIMIT_WAIT
-
-    def _may_call(self, items: Sequence[WorkItem]) -> bool:
-        """False (the items deferred) when the breaker is open, or when under the create
-        lock a call could outlast the lock's TTL."""
-        reason = self.broken
-        late = self.deadline is not None and (
-            time.monotonic() + self.call_worst_case() > self.deadline
-        )
-        if not reason and late:
-            reason = (
-                "Not sent: Emarsys answered too slowly to finish this batch's creates "
-                "while holding the create lock; retried later."
-            )
-        if not reason:
-            return True
-        for item in items:
-            if not item.done:
-                item.finish(Outcome.RETRY, reason)
-        return False
-
-    def _refused(self, exc: AuthError) -> str:
-        """The message for refused credentials; opens the breaker for the rest of the batch."""
-        message = (
-            f"Emarsys refused the credentials ({exc.message}, HTTP {exc.status or '?'}); "
-            "reconnect the client."
-        )
-        if not self.broken:
-            self.broken = f"Not sent: {message}"
-            self.ctx.log(
-                f"{message} The rest of this batch is deferred to the failsafe queue.",
-                level="error",
-            )
-        return message
 
     # -- the batch -----------------------------------------------------------------------------
 
@@ -236,6 +153,24 @@ class Upserter:
                     f"{first.entity.person_key}; one e-mail cannot be two Emarsys contacts.",
                 )
                 continue
+            out.append(item)
+        return out
+
+    def _one_per_email(self, items: list[WorkItem]) -> list[WorkItem]:
+        """Emarsys keeps one contact per e-mail: two new people sharing one cannot both be
+        created in the same call without the second overwriting the first."""
+        seen: dict[str, WorkItem] = {}
+        out = []
+        for item in items:
+            email = str(item.context["content"].fields.get(EMAIL) or "").lower()
+            if email in seen:
+                item.finish(
+                    Outcome.AMBIGUOUS,
+                    f"{seen[email].entity.person_key} has the same e-mail; Emarsys keeps one "
+                    "contact per e-mail.",
+                )
+                continue
+            seen[email] = item
             out.append(item)
         return out
 
@@ -379,106 +314,7 @@ class Upserter:
             )
         DeliveryAttempt.objects.bulk_create(rows)
 
-    # -- resolution ----------------------------------------------------------------------------
-
-    def _lookup(self, key_field: str, values: list[str]) -> dict[str, list[dict[str, Any]]]:
-        """getdata rows by key value (lower-cased for e-mail)."""
-        identity = self.schema.identity
-        wanted = [identity.customer_field, identity.subscriber_field, EMAIL]
-        wanted = [f for f in wanted if not is_placeholder(f)]
-        result = self._retrying(
-            lambda: self.api.get_contacts(values, key_id=key_field, fields=wanted)
-        )
-        rows: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for row in result.rows:
-            value = str(row.get(key_field) or "").strip()
-            rows[value.lower() if key_field == EMAIL else value].append(row)
-        return rows
-
-    def _resolve(self, items: list[WorkItem], key_fields: list[str]) -> None:
-        """Find existing Emarsys contacts of people we have no id for (sets ``remote_id``),
-        by each of ``key_fields`` in turn (the two Magento id fields, then e-mail)."""
-        values: dict[str, Callable[[ContactEntity], Any]] = {
-            self.schema.identity.customer_field: lambda e: e.customer_id,
-            self.schema.identity.subscriber_field: lambda e: e.subscriber_id,
-            EMAIL: lambda e: (e.email or "").strip().lower() or None,
-        }
-        for key_field in key_fields:
-            value_of = values[key_field]
-            open_items = [i for i in items if not i.done and not i.remote_id]
-            by_value: dict[str, list[WorkItem]] = defaultdict(list)
-            for item in open_items:
-                if value_of(item.entity):
-                    by_value[str(value_of(item.entity))].append(item)
-            if not by_value or is_placeholder(key_field) or not self._may_call(open_items):
-                continue
-            try:
-                rows = self._lookup(key_field, list(by_value))
-            except ConnectorError as exc:
-                if reply_code_of(exc) in NOT_SEARCHABLE and not isinstance(exc, AuthError):
-                    # The custom key field is not indexed in this account: this way of
-                    # finding people does not exist here; the next one still applies.
-                    logger.warning("lookup by field %s skipped: %s", key_field, exc)
-                    continue
-                if isinstance(exc, AuthError):
-                    message = self._refused(exc)
-                else:
-                    message = (
-                        f"Emarsys lookup by field {key_field} failed ({exc.message}); "
-                        "not created now, so as not to duplicate a contact we could not see."
-                    )
-                # Every open item, not only those with a value for this field: the later
-                # lookups would be skipped, and creating unseen people can duplicate them.
-                for item in open_items:
-                    item.finish(Outcome.RETRY, message, http_status=exc.status)
-                return
-            for value, sharing in by_value.items():  # several people may share an e-mail
-                for item in sharing:
-                    self._adopt(item, rows.get(value, []), key_field)
-
-    def _adopt(self, item: WorkItem, rows: list[dict[str, Any]], key_field: str) -> None:
-        if not rows:
-            return
-        if len(rows) > 1:
-            ids = ", ".join(str(r.get("id")) for r in rows)
-            item.finish(
-                Outcome.AMBIGUOUS,
-                f"{len(rows)} Emarsys contacts ({ids}) match field {key_field}; merge them in "
-                "Emarsys, then retry.",
-            )
-            return
-        row = rows[0]
-        theirs = str(row.get(self.schema.identity.customer_field) or "").strip()
-        ours = item.entity.customer_id
-        if key_field == EMAIL and theirs and ours is not None and theirs != str(ours):
-            item.finish(
-                Outcome.AMBIGUOUS,
-                f"The Emarsys contact {row.get('id')} with this e-mail belongs to Magento "
-                f"customer {theirs}; one e-mail cannot be two Emarsys contacts.",
-            )
-            return
-        item.remote_id = str(row["id"])
-        item.details["resolved_by"] = key_field
-
-    def _one_per_email(self, items: list[WorkItem]) -> list[WorkItem]:
-        """Emarsys keeps one contact per e-mail: two new people sharing one cannot both be
-        created in the same call without the second overwriting the first."""
-        seen: dict[str, WorkItem] = {}
-        out = []
-        for item in items:
-            email = str(item.context["content"].fields.get(EMAIL) or "").lower()
-            if email in seen:
-                item.finish(
-                    Outcome.AMBIGUOUS,
-                    f"{seen[email].entity.person_key} has the same e-mail; Emarsys keeps one "
-                    "contact per e-mail.",
-                )
-                continue
-            seen[email] = item
-            out.append(item)
-        return out
-
-    # -- dry run, lists, bookkeeping -------------------------------------------------------------
+    # -- dry run, bookkeeping -------------------------------------------------------------------
 
     def _dry_run(self, pairs: list[tuple[WorkItem, dict[str, Any]]], key: str) -> None:
         remote: dict[str, dict[str, Any]] = {}
@@ -500,85 +336,6 @@ class Upserter:
             else:
                 item.finish(Outcome.CREATED, "Dry run: would create (keyed by e-mail).")
             item.details["key_id"] = key
-
-    def _lists(self, items: Sequence[WorkItem]) -> None:
-        """Initial export: add contacts to their named contact lists (reused or created)."""
-        ok = (Outcome.CREATED, Outcome.UPDATED, Outcome.UNCHANGED)
-        wanted: dict[str, list[WorkItem]] = defaultdict(list)
-        for item in items:
-            remote = item.remote_id or item.entity.remote_id
-            if item.outcome in ok and remote:
-                for kind in (item.entity.metadata or {}).get("lists") or []:
-                    wanted[kind].append(item)
-        for kind, members in wanted.items():
-            name = str(self.settings.get(f"{kind}_list") or "").strip()
-            if not name:
-                continue
-            if self.ctx.dry_run:
-                for item in members:
-                    item.details.setdefault("lists", []).append(name)
-                continue
-            members = [i for i in members if i.outcome in ok]  # an earlier list may have failed
-            if not members or not self._may_call([]):
-                self._list_failed(members, name, self.broken)
-                continue
-            ids = [str(i.remote_id or i.entity.remote_id) for i in members]
-            try:
-                self._list_add(name, ids)
-            except ConnectorError as exc:
-                self.ctx.log(
-                    f"Adding {len(members)} contact(s) to list '{name}' failed: {exc}",
-                    level="error",
-                )
-                reason = self._refused(exc) if isinstance(exc, AuthError) else str(exc)
-                self._list_failed(members, name, reason, exc)
-                continue
-            for item in members:
-                item.context.setdefault("lists_done", []).append(kind)
-
-    @staticmethod
-    def _list_failed(
-        members: list[WorkItem], name: str, reason: str, exc: ConnectorError | None = None
-    ) -> None:
-        """The contacts were written but not added to their list: they are not done. A
-        transient error (or refused credentials) retries them; a permanent one fails them.
-        Their pending lists stay in the metadata, so the next sync adds them."""
-        permanent = exc is not None and not isinstance(exc, (TransientError, AuthError))
-        for item in members:
-            item.finish(
-                Outcome.FAILED if permanent else Outcome.RETRY,
-                f"{item.message} Adding it to the Emarsys contact list '{name}' failed: {reason}",
-                list=name,
-                **({"http_status": exc.status} if exc is not None else {}),
-            )
-
-    def _list_add(self, name: str, ids: list[str]) -> None:
-        list_id = self._list_id(name)
-        self._retrying(lambda: self.api.add_to_contact_list(list_id, ids, key_id=BY_ID))
-
-    def _list_id(self, name: str) -> str:
-        cache: dict[str, str] = self.ctx.shared.setdefault("list_ids", {})
-        if name not in cache:
-            found = self._retrying(lambda: self.api.find_contact_list(name))
-            if found is None:
-                try:
-                    created = self._retrying(
-                        lambda: self.api.create_contact_list(name, key_id=BY_ID)
-                    )
-                except ConnectorError as exc:
-                    if reply_code_of(exc) != LIST_EXISTS:
-                        raise
-                    # another batch created it between our look and our create
-                    found = self._retrying(lambda: self.api.find_contact_list(name))
-                    if found is None:
-                        raise
-                    cache[name] = found.id
-                else:
-                    self.ctx.log(f"Created Emarsys contact list '{name}' ({created.list_id}).")
-                    cache[name] = created.list_id
-            else:
-                cache[name] = found.id
-        return cache[name]
 
     def _remember(self, items: Sequence[WorkItem]) -> None:
         """Keep what Emarsys now has (the opt-in sync compares with it) and list progress."""
