@@ -131,6 +131,9 @@ def _auth_q() -> Q:
     return q
 
 
+LIVE_LOG_LINES = 20
+
+
 def run_progress(run: Run) -> dict[str, Any]:
     """Counts, an estimate of the total and whether the run is still going."""
     remaining = 0
@@ -174,6 +177,16 @@ def run_progress(run: Run) -> dict[str, Any]:
         "percent": percent,
         "summary": run.summary,
         "duration": run.duration_seconds,
+        # The newest log lines, so a running export's page shows what it is doing.
+        "log": [
+            {
+                "time": timezone.localtime(e.created_at).strftime("%H:%M:%S"),
+                "level": e.level,
+                "message": e.message,
+                "entity_id": e.entity_id,
+            }
+            for e in reversed(run.events.order_by("-created_at", "-pk")[:LIVE_LOG_LINES])
+        ],
     }
 
 

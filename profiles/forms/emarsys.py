@@ -191,7 +191,7 @@ class MappingRowForm(forms.Form):
         return row
 
 
-MappingFormSet = forms.formset_factory(MappingRowForm, extra=3, can_delete=True)
+MappingFormSet = forms.formset_factory(MappingRowForm, extra=1, can_delete=True)
 
 
 def mapping_initial(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -133,8 +133,11 @@ def test_merchant_flow(page, live_server, sims, django_user_model):
         page.select_option("#id_client", label="Marketing (Emarsys)")
         page.uncheck("#id_status")
         save(page)
-        # Now the mapping dropdowns list the collected Emarsys fields.
-        row = page.locator("tr.mapping-row").last
+        # Now the mapping dropdowns list the collected Emarsys fields; add a row for ours.
+        rows_before = page.locator("#mapping-table tbody tr.mapping-row").count()
+        page.click("#mapping-add-row")
+        assert page.locator("#mapping-table tbody tr.mapping-row").count() == rows_before + 1
+        row = page.locator("#mapping-table tbody tr.mapping-row").last
         row.locator("input[name$=-magento]").fill("taxvat")
         row.locator("select[name$=-emarsys]").select_option("new")
         row.locator("input[name$=-new_name]").fill("VAT number")

@@ -104,6 +104,8 @@ def test_export_now_runs_and_the_run_page_and_progress_show_it(admin_client, fa_
     assert progress["created"] == run.created
     assert progress["active"] is False
     assert progress["percent"] == 100
+    assert progress["log"][-1]["message"].startswith("Run finished: Partial")
+    assert any(line["level"] == "error" for line in progress["log"])
     table = admin_client.get(
         reverse("admin:contacts_contactentity_changelist"),
         {"profile__id__exact": fa_profile.pk, "status__exact": "created"},
