@@ -21,6 +21,7 @@ from django.utils.dateparse import parse_datetime
 
 from connectors.errors import ConnectorError, NotFound
 from connectors.magento.client import KeysetPager, MagentoClient
+from connectors.magento.normalise import guest_from_order
 from connectors.magento.subscribers import SubscriberSource
 from contacts.models import Customer, GuestBuyer, Subscriber
 from contacts.people import clean, email_key, person_from_customer
@@ -261,19 +262,32 @@ def guests_read(
     assert profile.source_client is not None
     store = profile.source_client
     websites = _store_websites(client)
+
+    def mirror(guest: dict[str, Any]) -> GuestBuyer | None:
+        store_id = guest.get("store_id")
+        website_id = websites.get(int(store_id)) if store_id is not None else None
+        row: GuestBuyer | None = _isolated(
+            on_error,
+            "guest order",
+            str(guest.get("order_id")),
+            partial(guest_upsert, store, guest, website_id=website_id),
+            profile=profile,
+            retry_key="guest_orders",
+        )
+        return row
+
+    # Guest orders that failed to mirror last time are read again first.
+    for ident in _retry_list(profile, "guest_orders"):
+        order = _refetch(
+            partial(client.get, f"orders/{int(ident)}"), profile, "guest_orders", ident
+        )
+        if order is not None and (row := mirror(guest_from_order(order))) is not None:
+            yield row
     pager = client.iter_guest_orders_changed(
         _cursor(profile, GUEST_ORDERS_CURSOR), page_size=page_size
     )
     for n, guest in enumerate(MagentoClient.guest_buyers(pager), start=1):
-        store_id = guest.get("store_id")
-        website_id = websites.get(int(store_id)) if store_id is not None else None
-        row = _isolated(
-            on_error,
-            "guest order",
-            str(guest.get("increment_id") or guest.get("order_id")),
-            partial(guest_upsert, store, guest, website_id=website_id),
-        )
-        if row is not None:
+        if (row := mirror(guest)) is not None:
             yield row
         _progress(profile, GUEST_ORDERS_CURSOR, pager, n)
     if pager.cursor is not None:

@@ -476,3 +476,25 @@ def test_two_people_with_one_email_in_one_batch_make_one_contact(world, monkeypa
     sams = [c for c in world.fa_contacts() if c.get("email") == "sam@example.com"]
     assert len(sams) == 1
     assert set(ContactEntity.objects.values_list("remote_id", flat=True)) == {sams[0]["url"]}
+
+
+def test_a_guest_order_that_cannot_be_mirrored_is_read_again_next_time(world, monkeypatch):
+    from django.db import DatabaseError
+
+    from contacts.services import mirror
+
+    world.add_guest_order("gwen@example.com")
+    original = mirror.guest_upsert
+
+    def failing(store, guest, *, website_id):
+        raise DatabaseError("disk full")
+
+    monkeypatch.setattr(mirror, "guest_upsert", failing)
+    profile = world.profile()
+    first = export(profile)
+    assert first.status == RunStatus.FAILED
+    assert first.events.filter(message__startswith="Could not read guest order").exists()
+    monkeypatch.setattr(mirror, "guest_upsert", original)
+    second = export(profile)
+    assert second.created == 1
+    assert [c["email"] for c in world.fa_contacts()] == ["gwen@example.com"]
