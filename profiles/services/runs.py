@@ -296,8 +296,8 @@ def entities_reclaim_stale(*, older_than: timedelta | None = None) -> int:
         older_than = timedelta(seconds=settings.PIPELINE_STALE_CLAIM_SECONDS)
     cutoff = timezone.now() - older_than
     reclaimed = 0
-    for ptype in registry.all_types():
-        model = ptype.entity_model
+    # Several profile types may share one entity table: reclaim each table once.
+    for model in {ptype.entity_model for ptype in registry.all_types()}:
         with transaction.atomic():
             stale = model._default_manager.filter(
                 queue_status=QueueStatus.PROCESSING, claimed_at__lt=cutoff
@@ -310,7 +310,12 @@ def entities_reclaim_stale(*, older_than: timedelta | None = None) -> int:
                     queue_status=QueueStatus.PENDING, claimed_by="", claimed_at=None
                 )
         if ids:
-            logger.warning("reclaimed %d stale claim(s) of %s", len(ids), ptype.type_id)
+            logger.warning(
+                "reclaimed %d stale claim(s) in %s: %s",
+                len(ids),
+                model._meta.label,
+                ", ".join(map(str, ids[:20])),
+            )
     never_started = Run.objects.filter(status=RunStatus.QUEUED, created_at__lt=cutoff)
     for run in never_started.select_related("profile"):
         run_close(
