@@ -48,9 +48,14 @@ class EncryptedJSONField(models.TextField):
 
     description = "Encrypted JSON"
 
-    def from_db_value(self, value: str | None, expression: Any, connection: Any) -> Any:
+    def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
         if value is None or value == "":
             return {}
+        if isinstance(value, dict):
+            return value
+        if not str(value).startswith(PREFIX):
+            # Written before the column was encrypted: plain JSON, encrypted on next save.
+            return json.loads(value)
         return json.loads(decrypt(value))
 
     def to_python(self, value: Any) -> Any:

@@ -188,8 +188,11 @@ class Profile(models.Model):
         default=ApiBehaviour.CREATE_AND_UPDATE,
         help_text="Controls how contacts are created and updated in the target system.",
     )
-    settings = models.JSONField(
-        blank=True, default=dict, help_text="Type-specific settings (e.g. Emarsys field mapping)."
+    settings = EncryptedJSONField(
+        blank=True,
+        default=dict,
+        help_text="Type-specific settings (e.g. Emarsys field mapping). Encrypted at rest: "
+        "they can hold secrets such as the webhook secret.",
     )
     state = models.JSONField(
         blank=True,

@@ -55,3 +55,21 @@ def test_key_rotation_reads_old_values_with_the_new_key_first(settings):
     client = ClientFactory(credentials={"k": "v"})
     settings.FIELD_ENCRYPTION_KEY = f"{Fernet.generate_key().decode()},{old}"
     assert Client.objects.get(pk=client.pk).credentials == {"k": "v"}
+
+
+def test_profile_settings_are_encrypted_at_rest_and_plain_legacy_rows_still_read():
+    from profiles.models import Profile
+    from tests.factories import ProfileFactory
+
+    profile = ProfileFactory(settings={"webhook_secret": "hook-secret-value-123"})
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT settings FROM profiles_profile WHERE id = %s", [profile.pk])
+        (raw,) = cursor.fetchone()
+        assert raw.startswith("fernet:")
+        assert "hook-secret-value-123" not in raw
+        # A row written before encryption (plain JSON) is still read.
+        cursor.execute(
+            "UPDATE profiles_profile SET settings = %s WHERE id = %s",
+            ['{"webhook_secret": "legacy"}', profile.pk],
+        )
+    assert Profile.objects.get(pk=profile.pk).settings == {"webhook_secret": "legacy"}
