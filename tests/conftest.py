@@ -1,4 +1,5 @@
-"""Service detection: tests marked postgres/redis/mariadb run against the real servers.
+"""Service detection: tests marked postgres/redis/mariadb run against the real servers
+(and browser tests in Debian's Chromium).
 
 Without the service they are skipped — unless REQUIRE_SERVICES=1 (CI), where a missing
 service fails them, so CI can never pass by skipping.
@@ -57,7 +58,19 @@ def _mariadb_reason() -> str | None:
     return None
 
 
-_CHECKS = {"postgres": _postgres_reason, "redis": _redis_reason, "mariadb": _mariadb_reason}
+@cache
+def _browser_reason() -> str | None:
+    if not os.path.exists("/usr/bin/chromium"):
+        return "Debian's Chromium is not installed (apt-get install chromium)"
+    return None
+
+
+_CHECKS = {
+    "postgres": _postgres_reason,
+    "redis": _redis_reason,
+    "mariadb": _mariadb_reason,
+    "browser": _browser_reason,
+}
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
