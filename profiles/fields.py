@@ -43,6 +43,22 @@ def decrypt(token: str) -> str:
         ) from exc
 
 
+SECRET_MARKERS = ("secret", "token", "password", "dsn", "key")
+REDACTED = "***"
+
+
+def redact(value: Any) -> Any:
+    """``value`` with every secret-looking key's value replaced by ``***``."""
+    if isinstance(value, dict):
+        return {
+            k: (REDACTED if v and any(m in str(k).lower() for m in SECRET_MARKERS) else redact(v))
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    return value
+
+
 class EncryptedJSONField(models.TextField):
     """A dict stored as Fernet ciphertext; reads give back the dict, the DB never sees it."""
 
@@ -75,5 +91,5 @@ class EncryptedJSONField(models.TextField):
         return encrypt(json.dumps(value, sort_keys=True))
 
     def value_to_string(self, obj: models.Model) -> str:
-        # Serialisation (dumpdata) never exposes the secret.
-        return "***"
+        # Serialisation (dumpdata) keeps the structure but never a secret value.
+        return json.dumps(redact(self.value_from_object(obj)), sort_keys=True)

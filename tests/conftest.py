@@ -91,3 +91,15 @@ def _fresh_local_budgets() -> None:
     from connectors.ratelimit import local_budgets_reset
 
     local_budgets_reset()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    """The cache remembers webhook signatures (replay protection): start every test empty."""
+    from django.conf import settings
+
+    if not settings.configured:  # connector tests may run without Django (-p no:django)
+        return
+    from django.core.cache import cache
+
+    cache.clear()

@@ -216,6 +216,7 @@ def _profile_fields(
         values.update(schedule_fields(data["schedule"]))
     extra = {k: data[k] for k in ptype.config_keys if k in data}
     values["settings"] = ptype.settings_from_config(extra)
+    values["_given_settings"] = sorted(extra)
     return values
 
 
@@ -239,6 +240,8 @@ def config_load(data: dict[str, Any]) -> ConfigResult:
             client = clients.get(raw["name"]) or Client(name=raw["name"])
             if "token_state" in values and not _tokens_newer(values["token_state"], client):
                 del values["token_state"]  # keep the stored (possibly rotated) token
+            if client.pk:
+                _keep_unmentioned_client_state(client, raw, values)
             _assign(client, values, result, label=f"client {raw['name']}", path=path, errors=errors)
             clients[client.name] = client
         for index, raw in enumerate(data.get("profiles") or []):
@@ -250,6 +253,17 @@ def config_load(data: dict[str, Any]) -> ConfigResult:
             if not values:
                 continue
             profile = Profile.objects.filter(name=raw["name"]).first() or Profile(name=raw["name"])
+            if profile.pk:
+                # Keys the file leaves out keep their stored value (secrets stay out of
+                # files; cached ids are not configuration): only what it says changes.
+                given = values.pop("_given_settings")
+                values["settings"] = {
+                    **values["settings"],
+                    **(profile.settings or {}),
+                    **{k: values["settings"][k] for k in given if k in values["settings"]},
+                }
+            else:
+                values.pop("_given_settings")
             _assign(
                 profile, values, result, label=f"profile {raw['name']}", path=path, errors=errors
             )
@@ -257,6 +271,22 @@ def config_load(data: dict[str, Any]) -> ConfigResult:
             transaction.set_rollback(True)
             raise ConfigError(errors)
     return result
+
+
+def _keep_unmentioned_client_state(
+    client: Client, raw: dict[str, Any], values: dict[str, Any]
+) -> None:
+    """A reloaded client keeps what the file does not mention: settings written by the app
+    (e.g. the connected FreeAgent company), an omitted subscriber source or rate limit, and
+    a stored subscriber DSN (a secret, kept out of files)."""
+    settings = dict(client.settings or {})
+    for key in ("subscribers", "rate_limit"):
+        if key in raw:
+            settings[key] = values["settings"].get(key, {})
+    values["settings"] = settings
+    stored_dsn = (client.credentials or {}).get("subscribers_dsn")
+    if stored_dsn and "subscribers_dsn" not in values["credentials"]:
+        values["credentials"]["subscribers_dsn"] = stored_dsn
 
 
 def _tokens_newer(tokens: dict[str, Any], client: Client) -> bool:

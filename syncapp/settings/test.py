@@ -16,6 +16,8 @@ CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
 CELERY_TASK_EAGER_PROPAGATES = True
 LOGGING["root"] = {"handlers": ["console"], "level": "WARNING"}
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns about a missing one
+# Per process and cleared for every test (tests/conftest.py): no state between tests.
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # The test-only profile type that proves the pipeline framework.
 PROFILE_TYPE_MODULES = [*env.list("PROFILE_TYPE_MODULES", default=[]), "tests.pipeline_types"]

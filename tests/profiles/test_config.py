@@ -209,3 +209,50 @@ def test_reloading_config_keeps_a_connected_or_rotated_token(config_file):
     )
     config_load(data)
     assert Client.objects.get(name="books").token_state["access_token"] == "newer"
+
+
+def test_reloading_keeps_what_the_file_does_not_mention(monkeypatch):
+    monkeypatch.setenv("STORE_SECRET", "x")
+    data = yaml.safe_load(CONFIG)
+    data["clients"].append(
+        {
+            "name": "crm",
+            "type": "emarsys",
+            "base_url": "http://127.0.0.1:8803/api/v2",
+            "auth": {"method": "wsse", "username": "u", "secret": "s"},
+        }
+    )
+    data["profiles"].append(
+        {
+            "name": "em",
+            "type": "emarsys_contact_sync",
+            "source": "store",
+            "client": "crm",
+            "webhook_secret": "hook-secret-value-123",
+            "field_mapping": [{"magento": "dob", "emarsys": 4}],
+        }
+    )
+    data["clients"][0]["subscribers"] = {"source": "sql", "dsn": "mysql://u:pw@db/m"}
+    config_load(data)
+    books = Client.objects.get(name="books")
+    books.settings = {**books.settings, "connected_company": "Acme Ltd"}
+    books.save()
+    em = Profile.objects.get(name="em")
+    em.settings = {**em.settings, "cached_field_ids": {"customer": "101"}}
+    em.save()
+
+    # The same file without the secret, the mapping and the subscriber DSN.
+    del data["profiles"][1]["webhook_secret"]
+    del data["profiles"][1]["field_mapping"]
+    data["clients"][0]["subscribers"] = {"source": "sql"}
+    data["profiles"][1]["export_types"] = "customers"
+    config_load(data)
+
+    em = Profile.objects.get(name="em")
+    assert em.settings["webhook_secret"] == "hook-secret-value-123"
+    assert em.settings["field_mapping"] == [{"magento": "dob", "emarsys": 4}]
+    assert em.settings["cached_field_ids"] == {"customer": "101"}
+    assert em.settings["export_types"] == "customers"
+    assert Client.objects.get(name="books").settings["connected_company"] == "Acme Ltd"
+    store = Client.objects.get(name="store")
+    assert store.credentials["subscribers_dsn"] == "mysql://u:pw@db/m"

@@ -73,3 +73,27 @@ def test_profile_settings_are_encrypted_at_rest_and_plain_legacy_rows_still_read
             ['{"webhook_secret": "legacy"}', profile.pk],
         )
     assert Profile.objects.get(pk=profile.pk).settings == {"webhook_secret": "legacy"}
+
+
+def test_dumpdata_keeps_settings_but_no_secret_and_loaddata_reads_it(tmp_path):
+    import io
+    import json
+
+    from django.core.management import call_command
+
+    from profiles.models import Profile
+    from tests.factories import ProfileFactory
+
+    profile = ProfileFactory(
+        settings={"webhook_secret": "hook-secret-123", "field_mapping": [{"magento": "dob"}]}
+    )
+    out = io.StringIO()
+    call_command("dumpdata", "profiles.profile", stdout=out)
+    assert "hook-secret-123" not in out.getvalue()
+    dumped = json.loads(out.getvalue())
+    settings = json.loads(dumped[0]["fields"]["settings"])
+    assert settings == {"webhook_secret": "***", "field_mapping": [{"magento": "dob"}]}
+    path = tmp_path / "profiles.json"
+    path.write_text(out.getvalue())
+    call_command("loaddata", str(path), stdout=io.StringIO())
+    assert Profile.objects.get(pk=profile.pk).settings["field_mapping"] == [{"magento": "dob"}]
