@@ -29,7 +29,27 @@ def emarsys_realtime_sync(profile_id: int, event: dict[str, Any]) -> None:
         sync(profile=profile, event=event)
     except ConnectorError as exc:
         # Not retried here: the incremental poll reads the same change from Magento.
-        logger.warning("profile=%s realtime sync of %s failed: %s", profile_id, event, exc)
+        # Never the event itself: a subscriber row carries the e-mail address.
+        logger.warning(
+            "profile=%s realtime sync of %s failed: %s: %s",
+            profile_id,
+            _event_summary(event),
+            type(exc).__name__,
+            exc,
+        )
+
+
+def _event_summary(event: Any) -> str:
+    """The kind and ids of a notification, for logs (no e-mail, no other fields)."""
+    if not isinstance(event, dict):
+        return "a malformed notification"
+    kind = str(event.get("event") or "?")[:40]
+    row = event.get("subscriber")
+    if isinstance(row, dict):
+        ids = f"subscriber_id={row.get('subscriber_id')!r} customer_id={row.get('customer_id')!r}"
+    else:
+        ids = f"customer_id={event.get('customer_id')!r}"
+    return f"{kind} ({ids[:120]})"
 
 
 @shared_task(name="contacts.emarsys_optin_sync", ignore_result=True)

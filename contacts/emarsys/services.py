@@ -74,6 +74,10 @@ def emarsys_realtime_sync(*, profile: Profile, event: dict[str, Any]) -> Run | N
     """Apply one Magento change notification: refresh the mirror, queue the person and —
     in realtime-failsafe mode — sync them right now in a small run of just them.
 
+    A profile whose schedule is disabled (``status`` off: the merchant is reviewing or
+    testing it) never starts a run here: the person is only queued, for the first run
+    after it is enabled again (or one started by hand).
+
     If another run is active the person simply stays queued for it or the next one; a
     failure lands in the failsafe queue like any other.
     """
@@ -124,6 +128,9 @@ def emarsys_realtime_sync(*, profile: Profile, event: dict[str, Any]) -> Run | N
     settings = config.effective(profile.settings)
     if not ids or settings["sync_mode"] != config.REALTIME_FAILSAFE:
         return None  # nothing changed, or the daily background run will send it
+    if not profile.status:
+        logger.info("profile=%s is disabled: %s queued, not synced (%s).", profile.pk, kind, keys)
+        return None
     try:
         return runs.run_start(
             profile=profile, trigger=RunTrigger.WEBHOOK, entity_ids=ids, foreground=True
