@@ -11,6 +11,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from django.contrib import messages
+from django.contrib.admin.exceptions import NotRegistered
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -35,6 +36,17 @@ ATTEMPTS_SHOWN = 50
 def _require(allowed: bool) -> None:
     if not allowed:
         raise PermissionDenied
+
+
+def _profile_change_allowed(
+    admin: ModelAdmin[ContactEntity], request: HttpRequest, profile: Profile
+) -> bool:
+    """Profile-wide actions need ``change`` on the profile itself (its ModelAdmin decides)."""
+    try:
+        profile_admin = admin.admin_site.get_model_admin(Profile)
+    except NotRegistered:  # no profile admin, no profile-wide actions
+        return False
+    return bool(profile_admin.has_change_permission(request, profile))
 
 
 def _pretty(value: Any) -> str:
@@ -158,7 +170,9 @@ def profile_retry_failed(
 ) -> HttpResponse:
     """Queue every failed or retry-waiting contact of the profile for the next run."""
     profile = get_object_or_404(Profile, pk=pk)
-    _require(admin.has_change_permission(request))
+    _require(
+        _profile_change_allowed(admin, request, profile) and admin.has_change_permission(request)
+    )
     failed = ContactEntity.objects.filter(
         profile=profile, queue_status__in=[QueueStatus.FAILED, QueueStatus.RETRY]
     )
@@ -173,7 +187,7 @@ def emarsys_initial_export_view(
 ) -> HttpResponse:
     """Seed 003's "Export…" buttons: all customers, all subscribers, or both."""
     profile = get_object_or_404(Profile, pk=pk)
-    _require(admin.has_change_permission(request))
+    _require(_profile_change_allowed(admin, request, profile))
     back = reverse("admin:profiles_profile_change", args=[profile.pk])
     types = request.POST.get("types", "")
     if types not in ("customers", "subscribers", "both"):

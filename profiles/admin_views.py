@@ -11,6 +11,7 @@ import secrets
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
@@ -142,8 +143,16 @@ def client_selected(request: HttpRequest, admin: ModelAdmin[Client]) -> HttpResp
 
 
 def oauth_redirect_uri(request: HttpRequest) -> str:
-    """The redirect URI to register with the FreeAgent app."""
-    return request.build_absolute_uri(reverse("admin:profiles_client_oauth_callback"))
+    """The redirect URI to register with the FreeAgent app.
+
+    From ``settings.PUBLIC_BASE_URL`` when set (behind a TLS proxy the request's scheme and
+    Host header are not what FreeAgent must send the browser back to), else the request.
+    """
+    path = reverse("admin:profiles_client_oauth_callback")
+    public = str(getattr(settings, "PUBLIC_BASE_URL", "") or "").strip().rstrip("/")
+    if public:
+        return public + path
+    return request.build_absolute_uri(path)
 
 
 @require_POST

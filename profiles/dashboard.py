@@ -44,10 +44,15 @@ def _entities(profile: Profile) -> Any:
         return None
 
 
-def attention_items() -> list[Attention]:
+def attention_items(user: Any = None) -> list[Attention]:
     """Contacts and clients that need the merchant: permanently failed contacts, ambiguous
-    duplicates, rejected or missing credentials, failed last runs."""
+    duplicates, rejected or missing credentials, failed last runs.
+
+    With ``user``, the client banners (names and connection states) and links to client
+    pages only for users who may view clients.
+    """
     items: list[Attention] = []
+    show_clients = user is None or user.has_perm("profiles.view_client")
     entity_list = reverse("admin:contacts_contactentity_changelist")
     for profile in Profile.objects.select_related("client").order_by("name"):
         qs = _entities(profile)
@@ -71,9 +76,9 @@ def attention_items() -> list[Attention]:
                     f"{profile.name}: {counts['auth']} contact(s) failed because the remote "
                     "system refused the credentials — reconnect or fix the client.",
                     reverse("admin:profiles_client_change", args=[profile.client_id])
-                    if profile.client_id
+                    if profile.client_id and show_clients
                     else base,
-                    "Open client",
+                    "Open client" if profile.client_id and show_clients else "Review",
                 )
             )
         if counts["failed"]:
@@ -106,6 +111,8 @@ def attention_items() -> list[Attention]:
                     "Open run",
                 )
             )
+    if not show_clients:
+        return items
     used = Client.objects.filter(
         Q(target_profiles__isnull=False) | Q(source_profiles__isnull=False)
     ).distinct()

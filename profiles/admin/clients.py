@@ -61,7 +61,10 @@ class ClientAdmin(ButtonUrlsMixin, admin.ModelAdmin):
                     ],
                 },
             )
-        return super().add_view(request, form_url, extra_context)
+        extra = dict(extra_context or {})
+        if type_choice(request, None) == ClientType.FREEAGENT:
+            extra["redirect_uri"] = admin_views.oauth_redirect_uri(request)
+        return super().add_view(request, form_url, extra)
 
     def change_view(
         self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.apps import apps
 from django.contrib import admin, messages
+from django.contrib.admin.exceptions import NotRegistered
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
@@ -17,7 +19,7 @@ from profiles.admin.base import ButtonUrlsMixin, chip, type_choice
 from profiles.charts import runs_chart
 from profiles.dashboard import run_series
 from profiles.forms.profiles import profile_fieldsets, profile_form_class
-from profiles.models import Profile, RunTrigger
+from profiles.models import Client, Profile, RunTrigger
 from profiles.services import runs
 from profiles.services.clients import client_configuration_summary
 from profiles.services.schedules import profile_schedule_set_enabled
@@ -51,10 +53,36 @@ class ProfileAdmin(ButtonUrlsMixin, admin.ModelAdmin):
         return super().get_form(request, obj, change=change, **kwargs)
 
     def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> Any:
-        return profile_fieldsets(type_choice(request, obj))
+        """The type's sections; the button fields only for users who may press them."""
+        editable = (
+            self.has_change_permission(request, obj)
+            if obj is not None
+            else self.has_add_permission(request)
+        )
+        client_admin = self.admin_site.get_model_admin(Client)
+        swap = {
+            "client_actions": "client_actions"
+            if editable and client_admin.has_change_permission(request)
+            else "client_summary",
+            "initial_export": "initial_export" if editable else None,
+        }
+        return [
+            (
+                name,
+                {
+                    **options,
+                    "fields": [
+                        swap.get(field, field)
+                        for field in options["fields"]
+                        if swap.get(field, field) is not None
+                    ],
+                },
+            )
+            for name, options in profile_fieldsets(type_choice(request, obj))
+        ]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        return ["type_label", "client_actions", "initial_export"]
+        return ["type_label", "client_actions", "client_summary", "initial_export"]
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
         return {**super().get_changeform_initial_data(request), "type": type_choice(request, None)}
@@ -94,6 +122,14 @@ class ProfileAdmin(ButtonUrlsMixin, admin.ModelAdmin):
 
     @admin.display(description="Configuration data")
     def client_actions(self, obj: Profile) -> str:
+        return self._client_rows(obj, buttons=True)
+
+    @admin.display(description="Configuration data")
+    def client_summary(self, obj: Profile) -> str:
+        """``client_actions`` without the buttons, for users who may not press them."""
+        return self._client_rows(obj, buttons=False)
+
+    def _client_rows(self, obj: Profile, *, buttons: bool) -> str:
         from django.template.loader import render_to_string
 
         clients = [
@@ -109,6 +145,7 @@ class ProfileAdmin(ButtonUrlsMixin, admin.ModelAdmin):
             {
                 "rows": [(c, client_configuration_summary(c)) for c in clients],
                 "selected_url": reverse("admin:profiles_client_selected"),
+                "buttons": buttons,
             },
         )
 
@@ -178,6 +215,16 @@ class ProfileAdmin(ButtonUrlsMixin, admin.ModelAdmin):
         self.message_user(request, f"Schedule disabled for {queryset.count()} profile(s).")
 
 
+def _entity_change_allowed(request: HttpRequest, model_admin: ProfileAdmin) -> bool:
+    """Whether the contact entity admin (another app's) lets the user change entities."""
+    try:
+        entity_model = apps.get_model("contacts", "ContactEntity")
+        entity_admin = model_admin.admin_site.get_model_admin(entity_model)
+    except (LookupError, NotRegistered):
+        return False
+    return bool(entity_admin.has_change_permission(request))
+
+
 def _profile_context(
     request: HttpRequest, model_admin: ProfileAdmin, profile: Profile
 ) -> dict[str, Any]:
@@ -188,8 +235,10 @@ def _profile_context(
     except registry.UnknownProfileType:
         retryable = total = 0
     active = profile.runs.filter(status__in=["queued", "running"]).first()
+    can_change = model_admin.has_change_permission(request, profile)
     return {
-        "can_change": model_admin.has_change_permission(request, profile),
+        "can_change": can_change,
+        "can_retry_failed": can_change and _entity_change_allowed(request, model_admin),
         "retryable": retryable,
         "entity_total": total,
         "active_run": active,

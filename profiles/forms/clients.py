@@ -3,6 +3,11 @@
 Credentials are write-only: a secret field is a password box that never renders its value;
 left empty it keeps what is stored. Non-secret identifiers (consumer key, client id, user
 name) are ordinary fields. Form fields named ``cred_<key>`` map to ``credentials[<key>]``.
+
+A stored secret is only kept while the place it is sent to stays the same: changing a
+destination field (base URL, token URL, environment) drops the stored secrets unless they are
+typed again in the same save, so nobody can redirect a secret they may not read to a server
+of their own.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from profiles.models import Client, ClientType, Environment
 
 EMARSYS_DEFAULT_BASE_URL = "https://api.emarsys.net/api/v2"
 PREFIX = "cred_"
+RETYPE_SECRET = "Re-enter the secret when changing the URL it is sent to."
 
 
 def secret_field(label: str, help_text: str = "") -> forms.CharField:
@@ -54,6 +60,8 @@ class ClientForm(forms.ModelForm):
     secret_keys: ClassVar[tuple[str, ...]] = ()
     # Credentials needed per auth method: {method: keys}; method "" when there is one.
     required_keys: ClassVar[dict[str, tuple[str, ...]]] = {}
+    # Fields naming where the secrets are sent: a change drops the stored secrets.
+    destination_fields: ClassVar[tuple[str, ...]] = ("base_url",)
 
     class Meta:
         model = Client
@@ -68,7 +76,12 @@ class ClientForm(forms.ModelForm):
         stored = self.instance.credentials or {} if self.instance.pk else {}
         for key in self.secret_keys:
             field = self.fields[PREFIX + key]
-            state = "A value is stored; leave empty to keep it." if stored.get(key) else "Not set."
+            state = (
+                "A value is stored; leave empty to keep it. Changing the URL it is sent to "
+                "needs it typed again."
+                if stored.get(key)
+                else "Not set."
+            )
             field.help_text = f"{field.help_text} {state}".strip()
         for name, field in self.fields.items():
             key = name.removeprefix(PREFIX)
@@ -86,14 +99,31 @@ class ClientForm(forms.ModelForm):
     def clean(self) -> dict[str, Any]:
         data: dict[str, Any] = super().clean() or {}
         merged = self.merged_credentials(data)
+        stored = self.stored_credentials()
         for key in self.required_keys.get(self.method(data), ()):
             if not merged.get(key):
-                self.add_error(PREFIX + key, "Required.")
+                dropped = key in self.secret_keys and stored.get(key)
+                self.add_error(PREFIX + key, RETYPE_SECRET if dropped else "Required.")
         return data
 
+    def stored_credentials(self) -> dict[str, Any]:
+        return dict(self.instance.credentials or {}) if self.instance.pk else {}
+
+    def destination_changed(self) -> bool:
+        """Whether a field naming where the secrets are sent was changed (existing client)."""
+        if not self.instance.pk:
+            return False
+        return any(
+            name in self.fields and name in self.changed_data for name in self.destination_fields
+        )
+
     def merged_credentials(self, data: dict[str, Any]) -> dict[str, Any]:
-        """The credentials after saving: typed values over the stored ones."""
-        merged = dict(self.instance.credentials or {}) if self.instance.pk else {}
+        """The credentials after saving: typed values over the stored ones. Stored secrets
+        are dropped when their destination changed (they must be typed again)."""
+        merged = self.stored_credentials()
+        if self.destination_changed():
+            for key in self.secret_keys:
+                merged.pop(key, None)
         for name, value in data.items():
             if not name.startswith(PREFIX):
                 continue
@@ -202,6 +232,7 @@ class FreeAgentClientForm(ClientForm):
     client_type = ClientType.FREEAGENT
     secret_keys = ("client_secret",)
     required_keys = {"": ("client_id", "client_secret")}
+    destination_fields = ("environment", "base_url")
 
     cred_client_id = plain_field(
         "OAuth identifier", "From your app at dev.freeagent.com (the “OAuth identifier”)."
@@ -245,6 +276,7 @@ class EmarsysClientForm(ClientForm):
     client_type = ClientType.EMARSYS
     secret_keys = ("client_secret", "secret")
     required_keys = {"oauth2": ("client_id", "client_secret"), "wsse": ("username", "secret")}
+    destination_fields = ("base_url", "cred_token_url")
 
     cred_method = forms.ChoiceField(
         label="Authentication",

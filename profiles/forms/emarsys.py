@@ -163,6 +163,16 @@ class MappingRowForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data: dict[str, Any] = super().clean() or {}
+        # The row's other stored keys travel in a hidden field: parse them here, never later.
+        try:
+            extra = json.loads(data.get("extra") or "{}")
+        except ValueError:
+            extra = None
+        if isinstance(extra, dict):
+            data["extra"] = extra
+        else:
+            data["extra"] = {}
+            self.add_error("extra", "This row's stored options are damaged; reload the page.")
         if not data.get("magento") and not data.get("emarsys"):
             return data  # an empty row is ignored
         if not data.get("magento"):
@@ -178,7 +188,7 @@ class MappingRowForm(forms.Form):
         data = self.cleaned_data
         if not data or data.get("DELETE") or not data.get("magento"):
             return None
-        row: dict[str, Any] = json.loads(data.get("extra") or "{}")
+        row: dict[str, Any] = dict(data.get("extra") or {})
         row["magento"] = data["magento"]
         if data["emarsys"] == NEW_FIELD:
             row["emarsys"] = {"name": data["new_name"], "type": data.get("new_type") or "shorttext"}

@@ -31,7 +31,7 @@ def contactsync_dashboard(context: dict[str, Any]) -> dict[str, Any]:
     running = [(run, run_progress(run)) for run in active_runs()]
     return {
         "allowed": True,
-        "attention": attention_items(),
+        "attention": attention_items(user),
         "running": [(run, p, progress_bar(p["percent"])) for run, p in running],
         "chart": runs_chart(run_series(limit=30), title="Contacts per run (latest 30 runs)"),
         "cards": profile_cards(),
