@@ -10,7 +10,8 @@ import pytest
 import requests
 
 from connectors.simulate import SimulatorSet, start_simulators
-from profiles.models import Client, ClientType, Environment, Profile
+from profiles.models import Client, Profile
+from tests.simclients import freeagent_client_for, magento_client_for
 
 
 @dataclass
@@ -101,30 +102,8 @@ class World:
 def world(db) -> Any:
     sims = start_simulators(magento_port=0, freeagent_port=0, emarsys_port=0, seed_customers=0)
     info = sims.describe()
-    magento = info["magento"]
-    store = Client.objects.create(
-        name="store",
-        type=ClientType.MAGENTO,
-        base_url=magento["base_url"],
-        store_code=magento["store_code"],
-        credentials={
-            k: magento[k]
-            for k in ("consumer_key", "consumer_secret", "access_token", "access_token_secret")
-        },
-    )
-    fa = info["freeagent"]
-    books = Client.objects.create(
-        name="books",
-        type=ClientType.FREEAGENT,
-        environment=Environment.CUSTOM,
-        base_url=fa["base_url"],
-        credentials={"client_id": fa["client_id"], "client_secret": fa["client_secret"]},
-        token_state={
-            "access_token": fa["access_token"],
-            "refresh_token": fa["refresh_token"],
-            "expires_at": fa["expires_at"],
-        },
-    )
+    store = magento_client_for(info, name="store")
+    books = freeagent_client_for(info, name="books")
     try:
         yield World(sims=sims, store=store, books=books)
     finally:

@@ -11,6 +11,7 @@ from django.contrib.auth.models import Permission, User
 
 from connectors.simulate import SimulatorSet, start_simulators
 from profiles.models import Client, ClientType, Environment
+from tests.simclients import emarsys_client_for, freeagent_client_for, magento_client_for
 
 # Planted in credentials, tokens and settings: no page may ever contain them.
 SECRETS = {
@@ -63,40 +64,9 @@ def magento_customer_patch(sims: SimulatorSet, customer_id: int, **fields: Any) 
 def live_clients(db, sims) -> dict[str, Client]:
     """Magento, FreeAgent (connected) and Emarsys clients for the simulators."""
     info = sims.describe()
-    m, fa, em = info["magento"], info["freeagent"], info["emarsys"]
-    store = Client.objects.create(
-        name="Store",
-        type=ClientType.MAGENTO,
-        base_url=m["base_url"],
-        store_code=m["store_code"],
-        credentials={
-            k: m[k]
-            for k in ("consumer_key", "consumer_secret", "access_token", "access_token_secret")
-        },
-        settings={"subscribers": {"source": "rest"}},
-    )
-    books = Client.objects.create(
-        name="Books",
-        type=ClientType.FREEAGENT,
-        environment=Environment.CUSTOM,
-        base_url=fa["base_url"],
-        credentials={"client_id": fa["client_id"], "client_secret": fa["client_secret"]},
-        token_state={
-            "access_token": fa["access_token"],
-            "refresh_token": fa["refresh_token"],
-            "expires_at": fa["expires_at"],
-        },
-    )
-    marketing = Client.objects.create(
-        name="Marketing",
-        type=ClientType.EMARSYS,
-        base_url=em["base_url"],
-        credentials={
-            "method": "wsse",
-            "username": em["wsse_username"],
-            "secret": em["wsse_secret"],
-        },
-    )
+    store = magento_client_for(info, name="Store", subscribers={"source": "rest"})
+    books = freeagent_client_for(info, name="Books")
+    marketing = emarsys_client_for(info, name="Marketing")
     return {"magento": store, "freeagent": books, "emarsys": marketing}
 
 

@@ -9,7 +9,8 @@ import pytest
 import requests
 
 from connectors.simulate import SimulatorSet, start_simulators
-from profiles.models import Client, ClientType, Profile
+from profiles.models import Client, Profile
+from tests.simclients import emarsys_client_for, magento_client_for
 
 SECRET = "a-webhook-secret-of-some-length"
 MAGENTO_KEYS = ("consumer_key", "consumer_secret", "access_token", "access_token_secret")
@@ -97,28 +98,8 @@ def env(sims, db):
         requests.post(f"{server.url.rstrip('/')}/_sim/reset", timeout=5).raise_for_status()
     requests.post(f"{sims.emarsys.url.rstrip('/')}/_sim/faults", json={"error_rate": 0}, timeout=5)
     info = sims.describe()
-    mg, em = info["magento"], info["emarsys"]
-    magento = Client.objects.create(
-        name="Store",
-        type=ClientType.MAGENTO,
-        base_url=mg["base_url"],
-        store_code=mg["store_code"],
-        credentials={
-            k: mg[k]
-            for k in ("consumer_key", "consumer_secret", "access_token", "access_token_secret")
-        },
-        settings={"subscribers": {"source": "rest"}},
-    )
-    emarsys = Client.objects.create(
-        name="Emarsys",
-        type=ClientType.EMARSYS,
-        base_url=em["base_url"],
-        credentials={
-            "method": "wsse",
-            "username": em["wsse_username"],
-            "secret": em["wsse_secret"],
-        },
-    )
+    magento = magento_client_for(info, name="Store", subscribers={"source": "rest"})
+    emarsys = emarsys_client_for(info, name="Emarsys")
     profile = Profile.objects.create(
         name="Emarsys sync",
         type="emarsys_contact_sync",
