@@ -99,6 +99,7 @@ class ContactEntityAdmin(ButtonUrlsMixin, admin.ModelAdmin):
         ("<int:pk>/export-now/", "export_now", admin_views.entity_export_now),
         ("<int:pk>/retry/", "retry", admin_views.entity_retry),
         ("<int:pk>/reset/", "reset", admin_views.entity_reset),
+        ("<int:pk>/fetch-remote/", "fetch_remote", admin_views.entity_fetch_remote),
         ("profile/<int:pk>/retry-failed/", "retry_failed", admin_views.profile_retry_failed),
         (
             "profile/<int:pk>/initial-export/",

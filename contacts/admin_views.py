@@ -1,5 +1,6 @@
 """Admin views of the contact entity table: the per-contact explain page and the buttons
-acting on one contact or on a profile's contacts (retry failed, Emarsys initial export).
+acting on one contact (dry run, export now, retry, reset, fetch from Emarsys) or on a
+profile's contacts (retry failed, Emarsys initial export).
 
 Thin: check the model permission, call one service, report, redirect. Wrapped by
 ``admin_site.admin_view`` (staff only, CSRF protected); state changes are POST only.
@@ -57,10 +58,23 @@ def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip()) or value in ([], {})
 
 
+def _can_fetch_remote(entity: ContactEntity) -> bool:
+    """Emarsys contacts with an internal id can be read live ("Fetch from Emarsys")."""
+    return entity.profile.type == EMARSYS_TYPE and bool(entity.remote_id)
+
+
 def explain_page(
-    admin: ModelAdmin[ContactEntity], request: HttpRequest, entity: ContactEntity
+    admin: ModelAdmin[ContactEntity],
+    request: HttpRequest,
+    entity: ContactEntity,
+    *,
+    fetched: dict[str, Any] | None = None,
 ) -> HttpResponse:
-    """Source, mapped payload, last sent, the remote record, the diff and every attempt."""
+    """Source, mapped payload, last sent, the remote record, the diff and every attempt.
+
+    ``fetched`` is the remote record just read from the remote system; it replaces the
+    "Remote record now" the profile type explains from local data.
+    """
     _require(admin.has_view_permission(request, entity))
     profile = entity.profile
     try:
@@ -69,6 +83,8 @@ def explain_page(
         explained = {"notes": [str(exc)]}
     except ConnectorError as exc:
         explained = {"notes": [f"Could not explain this contact: {exc}"]}
+    if fetched is not None:
+        explained = {**explained, "remote": fetched}
     changes = [
         {"field": name, "old": old, "new": new, "blanks": _blank(new) and not _blank(old)}
         for name, old, new in (explained.get("changes") or [])
@@ -108,6 +124,8 @@ def explain_page(
         ],
         "last_dry": last_dry,
         "can_change": admin.has_change_permission(request, entity),
+        "can_fetch_remote": _can_fetch_remote(entity),
+        "remote_fetched": fetched is not None,
         "entity_list": f"{reverse('admin:contacts_contactentity_changelist')}"
         f"?profile__id__exact={profile.pk}",
     }
@@ -162,6 +180,33 @@ def entity_reset(request: HttpRequest, admin: ModelAdmin[ContactEntity], pk: int
         request, f"{count} contact reset: what was last sent is forgotten; it will be re-sent."
     )
     return HttpResponseRedirect(_explain_url(entity))
+
+
+@require_POST
+def entity_fetch_remote(
+    request: HttpRequest, admin: ModelAdmin[ContactEntity], pk: int
+) -> HttpResponse:
+    """Read this Emarsys contact live and show it in the explain page's "Remote record now".
+
+    Reads only, so the view permission suffices (POST: it costs an API call).
+    """
+    entity = get_object_or_404(ContactEntity.objects.select_related("profile"), pk=pk)
+    _require(admin.has_view_permission(request, entity))
+    if not _can_fetch_remote(entity):
+        admin.message_user(
+            request,
+            "Only an Emarsys contact with an Emarsys internal id can be fetched.",
+            messages.ERROR,
+        )
+        return HttpResponseRedirect(_explain_url(entity))
+    from contacts.emarsys.remote import emarsys_remote_record
+
+    try:
+        record = emarsys_remote_record(profile=entity.profile, entity=entity)
+    except ConnectorError as exc:
+        messages.error(request, f"Could not fetch the contact from Emarsys: {exc}")
+        return HttpResponseRedirect(_explain_url(entity))
+    return explain_page(admin, request, entity, fetched=record)
 
 
 @require_POST
