@@ -15,8 +15,9 @@ from django.utils.timesince import timesince
 from contacts import admin_views
 from contacts.models import ContactEntity, Customer, GuestBuyer, Subscriber
 from contacts.services.entities import entities_reset, entities_retry
-from profiles.admin.base import ButtonUrlsMixin, chip
+from profiles.admin.base import ButtonUrlsMixin
 from profiles.models import Profile
+from profiles.templatetags.contactsync import chip
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

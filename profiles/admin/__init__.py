@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from profiles.admin.base import ButtonUrlsMixin, chip
+from profiles.admin.base import ButtonUrlsMixin
 from profiles.admin.clients import ClientAdmin
 from profiles.admin.profiles import ProfileAdmin
 from profiles.admin.runs import RunAdmin
+from profiles.templatetags.contactsync import chip
 
 admin.site.site_header = "Contact Sync"
 admin.site.site_title = "Contact Sync"

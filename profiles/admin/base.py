@@ -1,4 +1,4 @@
-"""What the admin screens share: status chips, button URLs and the type chooser."""
+"""What the admin screens share: button URLs and the type chooser."""
 
 from __future__ import annotations
 
@@ -7,11 +7,6 @@ from typing import Any
 
 from django.http import HttpRequest
 from django.urls import URLPattern, path
-from django.utils.html import format_html
-
-
-def chip(value: str, label: str) -> str:
-    return format_html('<span class="cs-chip cs-{}">{}</span>', value, label)
 
 
 class ButtonUrlsMixin:

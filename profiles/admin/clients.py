@@ -11,10 +11,11 @@ from django.template.response import TemplateResponse
 from django.utils.timesince import timesince
 
 from profiles import admin_views
-from profiles.admin.base import ButtonUrlsMixin, chip, type_choice
+from profiles.admin.base import ButtonUrlsMixin, type_choice
 from profiles.forms.clients import CLIENT_FIELDSETS, CLIENT_FORMS
 from profiles.models import Client, ClientType
 from profiles.services.clients import client_configuration_summary, client_connection_state
+from profiles.templatetags.contactsync import chip
 
 
 @admin.register(Client)

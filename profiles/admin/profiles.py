@@ -15,7 +15,7 @@ from django.utils.html import format_html
 from django.utils.timesince import timesince
 
 from profiles import admin_views, registry
-from profiles.admin.base import ButtonUrlsMixin, chip, type_choice
+from profiles.admin.base import ButtonUrlsMixin, type_choice
 from profiles.charts import runs_chart
 from profiles.dashboard import run_series
 from profiles.forms.profiles import profile_fieldsets, profile_form_class
@@ -23,6 +23,7 @@ from profiles.models import Client, Profile, RunTrigger
 from profiles.services import runs
 from profiles.services.clients import client_configuration_summary
 from profiles.services.schedules import profile_schedule_set_enabled
+from profiles.templatetags.contactsync import chip
 
 TYPE_DESCRIPTIONS = {
     "freeagent_contact_export": "Magento customers and guest buyers become FreeAgent contacts, "

@@ -10,10 +10,11 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 
 from profiles import admin_views, registry
-from profiles.admin.base import ButtonUrlsMixin, chip
+from profiles.admin.base import ButtonUrlsMixin
 from profiles.charts import progress_bar, runs_chart
 from profiles.dashboard import run_progress, run_series
 from profiles.models import Profile, Run, RunEvent
+from profiles.templatetags.contactsync import chip
 
 DRY_RUN_EVENTS_SHOWN = 500
 

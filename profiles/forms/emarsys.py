@@ -83,19 +83,6 @@ EMARSYS_FIELDSETS: list[tuple[str | None, dict[str, Any]]] = [
 ]
 
 
-DEFAULT_SETTINGS: dict[str, Any] = {
-    "sync_mode": "realtime_failsafe",
-    "background_runtime": "02:00",
-    "poll_interval_minutes": 5,
-    "export_types": "both",
-    "customers_list": "Magento customers",
-    "subscribers_list": "Magento subscribers",
-    "optin_map": {"1": 1, "3": 2, "2": "", "4": ""},
-    "field_mapping": [],
-    "webhook_secret": "",
-}
-
-
 def _type_defaults() -> dict[str, Any]:
     """The registered type's defaults (the type may not be registered yet)."""
     try:
@@ -298,7 +285,7 @@ class EmarsysProfileForm(ProfileForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        settings = {**DEFAULT_SETTINGS, **_type_defaults(), **(self.instance.settings or {})}
+        settings = {**_type_defaults(), **(self.instance.settings or {})}
         for key in (
             "sync_mode",
             "background_runtime",
@@ -309,7 +296,8 @@ class EmarsysProfileForm(ProfileForm):
         ):
             self.fields[key].initial = settings.get(key)
         for status, _ in SUBSCRIBER_STATUSES:
-            self.fields[f"optin_{status}"].initial = str(settings["optin_map"].get(status, ""))
+            optin_map = settings.get("optin_map") or {}
+            self.fields[f"optin_{status}"].initial = str(optin_map.get(status, ""))
         stored = (
             "A secret is stored; leave empty to keep it."
             if settings.get("webhook_secret")
