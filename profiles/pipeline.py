@@ -184,6 +184,16 @@ class QueueAndLog(PostProcessor):
                     entity_id=item.entity.pk,
                 )
 
+    def retry_schedule(self, ctx: BatchContext, item: WorkItem, now: Any) -> tuple[Any, str]:
+        """When a deferred item is tried again, and a note for its message.
+
+        Exponential from five minutes, never before the server's ``Retry-After``.
+        """
+        delay = RETRY_BASE_DELAY * (2 ** (item.entity.attempts - 1))
+        if item.retry_after:
+            delay = max(delay, timedelta(seconds=item.retry_after))
+        return now + delay, ""
+
     def _apply(self, ctx: BatchContext, item: WorkItem, now: Any) -> str:
         entity = item.entity
         profile = ctx.profile
@@ -205,13 +215,12 @@ class QueueAndLog(PostProcessor):
         if outcome == Outcome.RETRY:
             entity.attempts += 1
             if profile.enable_retry_on_failure and entity.attempts < profile.retry_max_attempts:
-                delay = RETRY_BASE_DELAY * (2 ** (entity.attempts - 1))
-                if item.retry_after:
-                    delay = max(delay, timedelta(seconds=item.retry_after))
-                entity.next_attempt_at = now + delay
+                entity.next_attempt_at, note = self.retry_schedule(ctx, item, now)
                 entity.queue_status = QueueStatus.RETRY
                 entity.status = SyncStatus.FAILED
                 message["next_attempt_at"] = entity.next_attempt_at.isoformat()
+                if note:
+                    message["text"] = f"{item.message} ({note})"
                 counter = "retried"
             else:
                 entity.queue_status = QueueStatus.FAILED

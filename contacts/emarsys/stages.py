@@ -27,7 +27,6 @@ from contacts.emarsys.mapping import (
 )
 from contacts.emarsys.upsert import Upserter
 from contacts.models import Customer, Subscriber
-from profiles.models import QueueStatus
 from profiles.pipeline import BatchContext, Generator, Outcome, Processor, QueueAndLog, WorkItem
 
 
@@ -146,15 +145,6 @@ class FailsafeQueueAndLog(QueueAndLog):
         profile.enable_retry_on_failure = True  # the failsafe queue is the mode's promise
         super().process(dataclasses.replace(ctx, profile=profile), items)
 
-    def _apply(self, ctx: BatchContext, item: WorkItem, now: Any) -> str:
-        counter = super()._apply(ctx, item, now)
-        entity = item.entity
-        if entity.queue_status == QueueStatus.RETRY:
-            when: datetime = config.next_runtime(ctx.profile.settings, timezone.localtime(now))
-            entity.next_attempt_at = when
-            entity.message = {**entity.message, "next_attempt_at": when.isoformat()}
-            entity.message["text"] = (
-                f"{item.message} (failsafe queue: retried at the background runtime)"
-            )
-            entity.save(update_fields=["next_attempt_at", "message"])
-        return counter
+    def retry_schedule(self, ctx: BatchContext, item: WorkItem, now: Any) -> tuple[Any, str]:
+        when: datetime = config.next_runtime(ctx.profile.settings, timezone.localtime(now))
+        return when, "failsafe queue: retried at the background runtime"
