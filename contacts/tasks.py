@@ -54,8 +54,10 @@ def _event_summary(event: Any) -> str:
 
 @shared_task(name="contacts.emarsys_optin_sync", ignore_result=True)
 def emarsys_optin_sync(profile_id: int) -> None:
-    """Daily at the background runtime: Emarsys opt-in changes → Magento."""
+    """Daily at the background runtime: Emarsys opt-in changes → Magento, then the
+    reconcile pass over every subscription on both sides."""
     from contacts.emarsys.optin import emarsys_optin_sync as sync
+    from contacts.emarsys.reconcile import emarsys_reconcile
 
     profile = (
         Profile.objects.select_related("source_client", "client").filter(pk=profile_id).first()
@@ -64,3 +66,18 @@ def emarsys_optin_sync(profile_id: int) -> None:
         logger.info("opt-in sync of profile %s skipped (missing or disabled)", profile_id)
         return
     sync(profile=profile, trigger=RunTrigger.SCHEDULE)
+    emarsys_reconcile(profile=profile, trigger=RunTrigger.SCHEDULE)
+
+
+@shared_task(name="contacts.emarsys_reconcile", ignore_result=True)
+def emarsys_reconcile(profile_id: int) -> None:
+    """The reconcile pass on demand (the admin's button)."""
+    from contacts.emarsys.reconcile import emarsys_reconcile as reconcile
+
+    profile = (
+        Profile.objects.select_related("source_client", "client").filter(pk=profile_id).first()
+    )
+    if profile is None:
+        logger.warning("reconcile of missing profile %s skipped", profile_id)
+        return
+    reconcile(profile=profile, trigger=RunTrigger.BUTTON)

@@ -36,6 +36,10 @@ class ProfileType(ABC):
     source_client_type: ClassVar[str | None] = "magento"
     target_client_type: ClassVar[str | None] = None
     stages: ClassVar[list[type[Stage]]] = []
+    # Common profile settings whose default differs for this type (applied to new profiles).
+    field_defaults: ClassVar[dict[str, Any]] = {}
+    # Common profile settings that have no effect for this type: never shown, never loaded.
+    unused_fields: ClassVar[frozenset[str]] = frozenset()
 
     @property
     @abstractmethod
@@ -73,6 +77,21 @@ class ProfileType(ABC):
         """The cron of the profile's main beat entry (default: its Schedule setting)."""
         return profile.cron_expression
 
+    def schedule_summary(self, profile: Profile) -> list[tuple[str, str]]:
+        """What runs when, as (label, when) pairs for people (admin, dashboard, CLI)."""
+        return [("Export", schedule_words(profile.cron_expression))]
+
+    def settings_change_preview(
+        self, *, profile: Profile, settings: dict[str, Any]
+    ) -> tuple[int, list[str]]:
+        """How many existing contacts saving ``settings`` would re-evaluate, and which
+        settings changed (``(0, [])``: none that shapes what is sent)."""
+        return 0, []
+
+    def field_help(self) -> dict[str, str]:
+        """Help texts of the common profile fields that read differently for this type."""
+        return {}
+
     def extra_schedules(self, profile: Profile) -> list[ExtraSchedule]:
         """Beat entries this type needs besides the main schedule."""
         return []
@@ -94,6 +113,23 @@ class ProfileType(ABC):
     def settings_to_config(self, settings: dict[str, Any]) -> dict[str, Any]:
         """``Profile.settings`` → the YAML keys ``dump_config`` writes."""
         return {k: settings[k] for k in self.config_keys if k in settings}
+
+
+def schedule_words(cron: str) -> str:
+    """A cron expression in words where it is a common one ("every 15 minutes")."""
+    parts = cron.split()
+    if len(parts) == 5 and parts[1:] == ["*", "*", "*", "*"]:
+        minute = parts[0]
+        if minute.startswith("*/") and minute[2:].isdigit():
+            return f"every {int(minute[2:])} minutes"
+        if minute == "*":
+            return "every minute"
+        if minute.isdigit():
+            return "every hour" if minute == "0" else f"every hour at :{int(minute):02d}"
+    daily = len(parts) == 5 and parts[2:] == ["*", "*", "*"]
+    if daily and parts[0].isdigit() and parts[1].isdigit():
+        return f"daily at {int(parts[1]):02d}:{int(parts[0]):02d}"
+    return f"cron {cron}"
 
 
 _REGISTRY: dict[str, ProfileType] = {}

@@ -28,12 +28,14 @@ from contacts.emarsys.identity import (
     subscriber_key,
     subscriber_owner,
 )
+from contacts.emarsys.reevaluate import settings_reevaluate
 from contacts.models import ContactEntity, Customer, Subscriber
 from contacts.services.entities import entity_mark_pending, entity_rekey
 from contacts.services.mirror import (
     CUSTOMERS_CURSOR,
     SUBSCRIBERS_CURSOR,
     customers_read,
+    guests_read,
     subscribers_read,
 )
 from profiles.models import Client, Profile, QueueStatus, Run
@@ -227,26 +229,29 @@ def emarsys_collect(*, profile: Profile, run: Run | None) -> int:
 
     An initial export requested by :func:`contacts.emarsys.services.emarsys_initial_export`
     reads everything of the requested types and queues each person with its contact list.
+    A change of the settings that shape what is sent queues the contacts it can change
+    (:func:`contacts.emarsys.reevaluate.settings_reevaluate`).
     """
     if profile.source_client is None or profile.client is None:
         raise ConfigurationError(
             f"Profile '{profile.name}' needs a Magento source client and an Emarsys client."
         )
     settings = config.effective(profile.settings)
-    initial = _take_initial_request(profile)
-    types = initial or config.types_of(settings["export_types"])
     dry_run = bool(run is not None and run.dry_run)
     api = magento_client(profile.source_client)
-    stores_refresh(profile, api)
-    released = failsafe_release(profile=profile)
-    queued: set[str | None] = set()
     source = subscriber_source(profile.source_client, api)
     flag_source = isinstance(source, CustomerFlagSource)
-    if initial and flag_source and "customers" not in types:
-        raise ConfigurationError(
-            "Exporting subscribers needs the Magento client's subscriber source 'rest' or "
-            "'sql' (the 'customers' source knows registered customers only)."
-        )
+    wanted = config.types_of(settings["export_types"])
+    if flag_source and "subscribers" in wanted:
+        raise ConfigurationError(guest_source_message(profile.source_client, settings))
+    initial = _take_initial_request(profile)
+    types = initial or wanted
+    if initial and flag_source and "subscribers" in types:
+        raise ConfigurationError(guest_source_message(profile.source_client, settings))
+    stores_refresh(profile, api)
+    released = failsafe_release(profile=profile)
+    reevaluated = 0 if dry_run else settings_reevaluate(profile=profile)
+    queued: set[str | None] = set()
     if "customers" in types or flag_source:
         if initial:
             _without_cursor(profile, CUSTOMERS_CURSOR)
@@ -254,34 +259,72 @@ def emarsys_collect(*, profile: Profile, run: Run | None) -> int:
         for customer in customers_read(
             profile=profile, client=api, on_error=runs.collection_error_reporter(run)
         ):
-            # A dry run reads everything but forces nothing (it changes no entity's state).
-            lists = () if dry_run else _customer_lists(customer, initial, flag_source)
+            # A dry run reads everything but forces nothing.
+            lists = () if dry_run else _customer_lists(customer, initial)
             queued.add(queue_customer(profile=profile, customer=customer, lists=lists, index=index))
     if not flag_source:
-        # Read even for customers-only profiles: a customer's opt-in lives here, and a
-        # subscription change does not touch the customer's updated_at.
         guests = "subscribers" in types
-        if initial and guests:
-            _without_cursor(profile, SUBSCRIBERS_CURSOR)
-        for subscriber in subscribers_read(
-            profile=profile, source=source, on_error=runs.collection_error_reporter(run)
-        ):
-            lists = ("subscribers",) if initial and guests and not dry_run else ()
-            queued.add(
-                queue_subscriber(profile=profile, subscriber=subscriber, lists=lists, guests=guests)
-            )
+        if guests:
+            # Guest subscribers' names come from their most recent order.
+            for _ in guests_read(
+                profile=profile, client=api, on_error=runs.collection_error_reporter(run)
+            ):
+                pass
+        queued |= subscribers_refresh(
+            profile=profile,
+            source=source,
+            run=run,
+            guests=guests,
+            initial=bool(initial) and guests,
+            force_lists=not dry_run,
+        )
     queued.discard(None)
-    return released + len(queued)  # a person read as customer and subscriber counts once
+    # A person read as customer and subscriber counts once.
+    return released + reevaluated + len(queued)
 
 
-def _customer_lists(
-    customer: Customer, initial: Iterable[str], flag_source: bool
-) -> tuple[str, ...]:
-    wanted = set(initial)
-    lists = ["customers"] if "customers" in wanted else []
-    if flag_source and "subscribers" in wanted and customer.is_subscribed:
-        lists.append("subscribers")  # the customer flag is the only subscriber record
-    return tuple(lists)
+def subscribers_refresh(
+    *,
+    profile: Profile,
+    source: SubscriberSource,
+    run: Run | None = None,
+    guests: bool | None = None,
+    initial: bool = False,
+    force_lists: bool = True,
+) -> set[str | None]:
+    """Read subscription changes since the cursor into the mirror and queue their people.
+
+    Read for customers-only profiles too: a customer's opt-in lives here, and a
+    subscription change does not touch the customer's ``updated_at``.
+    """
+    if guests is None:
+        settings = config.effective(profile.settings)
+        guests = "subscribers" in config.types_of(settings["export_types"])
+    if initial:
+        _without_cursor(profile, SUBSCRIBERS_CURSOR)
+    queued: set[str | None] = set()
+    for subscriber in subscribers_read(
+        profile=profile, source=source, on_error=runs.collection_error_reporter(run)
+    ):
+        lists = ("subscribers",) if initial and force_lists else ()
+        queued.add(
+            queue_subscriber(profile=profile, subscriber=subscriber, lists=lists, guests=guests)
+        )
+    return queued
+
+
+def guest_source_message(store: Client, settings: dict[str, Any]) -> str:
+    """Why a profile that wants subscribers cannot have them from the ``customers`` source."""
+    return (
+        f"Contacts to export is '{settings['export_types']}', but the Magento client "
+        f"'{store.name}' reads subscribers from 'customers' (the is_subscribed flag), which "
+        "knows registered customers only: guest subscribers would be left out. Set its "
+        "subscriber source to 'rest' or 'sql', or export 'customers' only."
+    )
+
+
+def _customer_lists(customer: Customer, initial: Iterable[str]) -> tuple[str, ...]:
+    return ("customers",) if "customers" in set(initial) else ()
 
 
 def _take_initial_request(profile: Profile) -> tuple[str, ...]:

@@ -26,17 +26,11 @@ REALTIME_FAILSAFE = "realtime_failsafe"
 BACKGROUND_ONLY = "background_only"
 SYNC_MODES = (REALTIME_FAILSAFE, BACKGROUND_ONLY)
 EXPORT_TYPES = ("customers", "subscribers", "both")
-FIELD_TYPES = {
-    # friendly name → Emarsys application_type for fields we create
-    "text": "longtext",
-    "shorttext": "shorttext",
-    "longtext": "longtext",
-    "largetext": "largetext",
-    "numeric": "numeric",
-    "number": "numeric",
-    "date": "date",
-    "url": "url",
-}
+# The Emarsys application types a custom field can be created with through the API.
+CREATABLE_TYPES = ("shorttext", "longtext", "largetext", "numeric", "date", "url")
+# Friendly names accepted in config files, stored as the Emarsys type they stand for.
+TYPE_ALIASES = {"text": "longtext", "number": "numeric"}
+FIELD_TYPES = {**{t: t for t in CREATABLE_TYPES}, **TYPE_ALIASES}
 OPTIN_VALUES = (1, 2, "")
 MAGENTO_STATUSES = ("1", "2", "3", "4")
 
@@ -75,7 +69,7 @@ def default_settings() -> dict[str, Any]:
         "sync_mode": REALTIME_FAILSAFE,
         "background_runtime": "02:00",
         "poll_interval_minutes": 5,
-        "export_types": "both",
+        "export_types": "customers",
         "customers_list": "Magento customers",
         "subscribers_list": "Magento subscribers",
         "optin_map": dict(DEFAULT_OPTIN_MAP),
@@ -142,6 +136,14 @@ def _optin_map_errors(value: Any) -> list[tuple[str, str]]:
             out.append(
                 ("optin_map", f'Status {status}: Opt-In must be 1, 2 or ""; got {target!r}.')
             )
+        elif str(status) == "3" and str(target) == "1":
+            out.append(
+                (
+                    "optin_map",
+                    "Unsubscribed (3) cannot be sent as opted in (1): a person who unsubscribed "
+                    "never becomes an opt-in without subscribing again.",
+                )
+            )
     return out
 
 
@@ -169,6 +171,13 @@ def mapping_errors(rows: Any) -> list[str]:
                 )
         elif not str(target if target is not None else "").strip().isdigit():
             errors.append(f"Row {n}: 'emarsys' is a field id or {{name, type}}.")
+        elif str(target).strip() in ("31", "3"):
+            what = (
+                "Opt-In (31) is synced two-way"
+                if str(target).strip() == "31"
+                else ("E-mail (3) is always synced")
+            )
+            errors.append(f"Row {n}: {what} and cannot be a mapping target.")
         if "choices" in row and not isinstance(row["choices"], dict):
             errors.append(f"Row {n}: 'choices' maps Magento values to Emarsys choice ids.")
     return errors
@@ -185,6 +194,8 @@ def from_config(values: dict[str, Any]) -> dict[str, Any]:
         out["optin_map"] = {
             str(k): (int(v) if str(v) in ("1", "2") else "") for k, v in out["optin_map"].items()
         }
+    if isinstance(out.get("field_mapping"), list):
+        out["field_mapping"] = [_with_emarsys_type(row) for row in out["field_mapping"]]
     if isinstance(out.get("poll_interval_minutes"), str) and out["poll_interval_minutes"].isdigit():
         out["poll_interval_minutes"] = int(out["poll_interval_minutes"])
     if out.get("background_runtime") is not None and not isinstance(out["background_runtime"], str):
@@ -192,6 +203,16 @@ def from_config(values: dict[str, Any]) -> dict[str, Any]:
         minutes = int(out["background_runtime"])
         out["background_runtime"] = f"{minutes // 60:02d}:{minutes % 60:02d}"
     return out
+
+
+def _with_emarsys_type(row: Any) -> Any:
+    """A new-field row's friendly type (``text``) stored as the Emarsys type it means."""
+    if isinstance(row, dict) and isinstance(row.get("emarsys"), dict):
+        target = dict(row["emarsys"])
+        kind = str(target.get("type") or "longtext").lower()
+        target["type"] = TYPE_ALIASES.get(kind, kind)
+        return {**row, "emarsys": target}
+    return row
 
 
 def to_config(settings: dict[str, Any]) -> dict[str, Any]:

@@ -50,6 +50,7 @@ class ListAdds(BatchCalls):
                 continue
             for item in members:
                 item.context.setdefault("lists_done", []).append(kind)
+                item.context.setdefault("listed", {})[kind] = name
 
     @staticmethod
     def _list_failed(

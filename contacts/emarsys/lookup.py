@@ -16,7 +16,7 @@ from connectors.emarsys.envelope import reply_code_of
 from connectors.errors import AuthError, ConnectorError
 from contacts.emarsys.calls import BatchCalls
 from contacts.emarsys.fields import is_placeholder
-from contacts.emarsys.mapping import EMAIL
+from contacts.emarsys.mapping import EMAIL, OPT_IN
 from contacts.models import ContactEntity
 from profiles.pipeline import Outcome, WorkItem
 
@@ -33,7 +33,7 @@ class Resolution(BatchCalls):
     def _lookup(self, key_field: str, values: list[str]) -> dict[str, list[dict[str, Any]]]:
         """getdata rows by key value (lower-cased for e-mail)."""
         identity = self.schema.identity
-        wanted = [identity.customer_field, identity.subscriber_field, EMAIL]
+        wanted = [identity.customer_field, identity.subscriber_field, EMAIL, OPT_IN]
         wanted = [f for f in wanted if not is_placeholder(f)]
         result = self._retrying(
             lambda: self.api.get_contacts(values, key_id=key_field, fields=wanted)
@@ -108,3 +108,5 @@ class Resolution(BatchCalls):
             return
         item.remote_id = str(row["id"])
         item.details["resolved_by"] = key_field
+        item.context.pop("decision", None)  # decided again with Emarsys' opt-in
+        item.context["remote_optin"] = row.get(OPT_IN, "")

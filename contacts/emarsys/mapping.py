@@ -6,8 +6,10 @@ The rules the peer connectors got wrong, enforced here:
   sending ``null``/``""`` blanks the Emarsys value) unless the row says ``clear_when_empty``;
 * single-choice fields get the Emarsys **choice id** (resolved from the choice list);
 * dates are ``YYYY-MM-DD``;
-* Opt-In, Customer ID and Subscriber ID are always included; subscribers carry only first
-  name, last name, e-mail, opt-in and subscriber id, and once known only e-mail and opt-in.
+* Customer ID and Subscriber ID are always included; subscribers carry only first name,
+  last name, e-mail and subscriber id, and once known only e-mail;
+* Opt-In is not a mapped field: the content carries the Magento status, and
+  :mod:`contacts.emarsys.consent` decides (two-way) whether an opt-in value is sent.
 """
 
 from __future__ import annotations
@@ -78,6 +80,9 @@ class Content:
     fields: dict[str, Any]
     update_keys: frozenset[str] | None = None
     warnings: list[str] = field(default_factory=list)
+    # The Magento side of the opt-in (never in ``fields``: see contacts.emarsys.consent).
+    status: int | None = None
+    changed_at: str | None = None
 
     def to_send(self, *, known: bool) -> dict[str, Any]:
         """The fields of a create (``known=False``) or of an update."""
@@ -88,6 +93,15 @@ class Content:
     def digest(self) -> str:
         """What "unchanged" is decided on: a hash of the update shape."""
         return content_digest(self.to_send(known=True))
+
+    def changes(self, sent: Mapping[str, Any]) -> dict[str, Any]:
+        """The update fields whose value differs from what was last ``sent``."""
+        return {k: v for k, v in self.to_send(known=True).items() if not same(sent.get(k), v)}
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equal as JSON (what was stored as sent went through JSON)."""
+    return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
 
 
 def content_digest(fields: Mapping[str, Any]) -> str:
@@ -238,14 +252,6 @@ def emarsys_value(
     return " ".join(str(value).split()), None
 
 
-def optin_value(status: int | None, optin_map: Mapping[str, Any]) -> int | None:
-    """Magento subscriber status → Emarsys Opt-In (1 true, 2 false) or None (not sent)."""
-    if status is None:
-        return None
-    target = optin_map.get(str(status), "")
-    return int(target) if str(target) in ("1", "2") else None
-
-
 def customer_status(customer: Mapping[str, Any], subscriber_status: int | None) -> int | None:
     """The subscription status of a customer: the subscriber row's, else the
     ``is_subscribed`` flag (true → 1, false → 3, absent → unknown)."""
@@ -262,9 +268,9 @@ def customer_content(
     *,
     rows: Sequence[Row],
     identity: Identity,
-    optin_map: Mapping[str, Any],
     subscriber_id: int | None = None,
     subscriber_status: int | None = None,
+    subscriber_changed_at: str | None = None,
     choices: Mapping[str, Sequence[Choice]] | None = None,
     stores: Mapping[str, Any] | None = None,
 ) -> Content:
@@ -281,18 +287,20 @@ def customer_content(
             fields[row.field_id] = value
         elif row.clear_when_empty and is_empty(raw):
             fields[row.field_id] = ""  # explicitly asked for: blank the Emarsys value
+    fields.pop(OPT_IN, None)  # opt-in is decided two-way (contacts.emarsys.consent)
     fields[EMAIL] = str(customer.get("email") or "").strip()
     fields[identity.customer_field] = int(customer["id"])
     if subscriber_id is not None:
         fields[identity.subscriber_field] = int(subscriber_id)
     else:
         fields.pop(identity.subscriber_field, None)
-    opt_in = optin_value(customer_status(customer, subscriber_status), optin_map)
-    if opt_in is not None:
-        fields[OPT_IN] = opt_in
-    else:
-        fields.pop(OPT_IN, None)
-    return Content(fields=fields, warnings=warnings)
+    status = customer_status(customer, subscriber_status)
+    return Content(
+        fields=fields,
+        warnings=warnings,
+        status=status,
+        changed_at=subscriber_changed_at if subscriber_status is not None else None,
+    )
 
 
 def subscriber_content(
@@ -301,12 +309,12 @@ def subscriber_content(
     status: int | None,
     subscriber_id: int,
     identity: Identity,
-    optin_map: Mapping[str, Any],
     firstname: str = "",
     lastname: str = "",
     customer_id: int | None = None,
+    changed_at: str | None = None,
 ) -> Content:
-    """A newsletter subscriber: names only on creation, then e-mail and opt-in."""
+    """A newsletter subscriber: names only on creation, then e-mail (and opt-in)."""
     fields: dict[str, Any] = {}
     if not is_empty(firstname):
         fields[FIRST_NAME] = firstname.strip()
@@ -316,11 +324,8 @@ def subscriber_content(
     fields[identity.subscriber_field] = int(subscriber_id)
     if customer_id is not None:
         fields[identity.customer_field] = int(customer_id)
-    opt_in = optin_value(status, optin_map)
-    if opt_in is not None:
-        fields[OPT_IN] = opt_in
-    keys = {EMAIL, OPT_IN, identity.subscriber_field, identity.customer_field}
-    return Content(fields=fields, update_keys=frozenset(keys))
+    keys = {EMAIL, identity.subscriber_field, identity.customer_field}
+    return Content(fields=fields, update_keys=frozenset(keys), status=status, changed_at=changed_at)
 
 
 def diff(sent: Mapping[str, Any], remote: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

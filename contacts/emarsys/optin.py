@@ -1,9 +1,14 @@
 """Emarsys → Magento: opt-in changes made in Emarsys, applied to Magento once a day.
 
-Magento is master for every other field. The change export also lists our own upserts
-(a PUT that changed the opt-in), so a row whose opt-in equals what we last sent is our
-echo and is ignored. After applying a change to Magento we record it as "sent", so the
-next Magento → Emarsys run finds nothing to send back (no echo the other way either).
+The change export (``contact/getchanges``) lists contacts whose opt-in (or e-mail) changed
+in Emarsys — our own upserts included. Each is decided by the two-way rule
+(:mod:`contacts.emarsys.consent`) against the opt-in both systems last agreed on, with
+Magento's side read fresh first: an echo of what we sent changes nothing, a change made in
+Emarsys is written to Magento, and when Magento changed too the later (or, when the order
+cannot be known, the safer) value wins everywhere.
+
+The cursor only moves past a window whose every change was applied or recorded: a contact
+that is being exported right now, or whose Magento write failed, keeps it where it was.
 """
 
 from __future__ import annotations
@@ -13,19 +18,25 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
-from django.db import transaction
 from django.utils import timezone
 
 from connectors.errors import ConnectorError
 from connectors.http import call_with_retries
 from connectors.magento.client import MagentoClient
-from connectors.magento.subscribers import SqlSource, SubscriberSource
-from contacts.emarsys import config
-from contacts.emarsys.collect import subscriber_source
-from contacts.emarsys.mapping import OPT_IN, content_digest, optin_value
-from contacts.models import ContactEntity, Customer, Subscriber
+from connectors.magento.subscribers import CustomerFlagSource, SubscriberSource
+from contacts.emarsys import consent
+from contacts.emarsys.collect import subscriber_source, subscribers_refresh
+from contacts.emarsys.magento_optin import (
+    entity_optin_save,
+    magento_optin_write,
+    magento_side,
+    mirror_of,
+    optin_map,
+)
+from contacts.models import ContactEntity
 from contacts.services.mirror import customer_upsert
 from profiles.models import Profile, QueueStatus, Run, RunEvent, RunStatus, RunTrigger
 from profiles.services.connections import emarsys_client, magento_client
@@ -37,15 +48,112 @@ CURSOR_STATE = "emarsys_optin_since"
 
 @dataclass
 class OptInSyncResult:
-    """What one opt-in sync did (also recorded as a finished Run)."""
+    """What one opt-in pass did (also recorded as a finished Run)."""
 
     checked: int = 0
-    applied: int = 0
-    unchanged: int = 0  # our own echo, or Magento already agrees
+    applied: int = 0  # written to Magento
+    queued: int = 0  # Magento's value wins: queued to be sent to Emarsys
+    unchanged: int = 0  # our own echo, or both already agree
     unknown: int = 0  # not a contact of this profile, or no opt-in value
+    deferred: int = 0  # being exported right now: looked at again next time
     failed: int = 0
     lines: list[tuple[str, str]] = field(default_factory=list)  # (level, message)
     run: Run | None = None
+
+
+@dataclass
+class Magento:
+    """The Magento side of one pass: client, subscriber source, and whether customers must
+    be read fresh (the ``customers`` source: a subscription change does not touch a
+    customer's ``updated_at``, so the mirror may be behind)."""
+
+    api: MagentoClient
+    source: SubscriberSource
+    fresh_customers: bool
+
+
+def magento_for(profile: Profile) -> Magento:
+    assert profile.source_client is not None
+    api = magento_client(profile.source_client)
+    source = subscriber_source(profile.source_client, api)
+    return Magento(api, source, isinstance(source, CustomerFlagSource))
+
+
+def optin_apply(
+    *,
+    profile: Profile,
+    magento: Magento,
+    entity: ContactEntity,
+    remote: Any,
+    result: OptInSyncResult,
+    sleep: Callable[[float], None] | None = None,
+) -> None:
+    """Decide one contact whose Emarsys opt-in is ``remote`` and act on the decision."""
+    if entity.queue_status == QueueStatus.PROCESSING:
+        result.deferred += 1  # its batch decides with Emarsys' value; the cursor stays
+        return
+    customer, subscriber = mirror_of(profile, entity)
+    if magento.fresh_customers and customer is not None and subscriber is None:
+        try:
+            raw = call_with_retries(
+                partial(magento.api.get_customer, customer.magento_id), sleep=sleep
+            )
+        except ConnectorError as exc:
+            result.failed += 1
+            result.lines.append(("error", f"{entity}: Magento could not be read: {exc}"))
+            return
+        customer = customer_upsert(customer.store, raw)
+    side = magento_side(profile, customer, subscriber)
+    base = consent.Base.of(entity.metadata)
+    decision = consent.resolve(base, side, remote, optin_map(profile))
+    if decision.write_status is not None:
+        status = decision.write_status
+        try:
+            call_with_retries(
+                partial(
+                    magento_optin_write,
+                    api=magento.api,
+                    source=magento.source,
+                    entity=entity,
+                    customer=customer,
+                    subscriber=subscriber,
+                    status=status,
+                ),
+                sleep=sleep,
+            )
+        except ConnectorError as exc:
+            entity_optin_save(entity, consent.seen(base, remote, side))
+            result.failed += 1
+            result.lines.append(("error", f"{entity}: opt-in not written to Magento: {exc}"))
+            return
+        if not entity_optin_save(entity, decision.base):
+            result.deferred += 1
+            return
+        result.applied += 1
+        word = "subscribed" if status == consent.SUBSCRIBED else "unsubscribed"
+        note = f" {decision.note}" if decision.note else ""
+        result.lines.append(("info", f"{entity}: {word} in Magento (changed in Emarsys).{note}"))
+        return
+    if decision.send is not None:
+        # Magento's value wins (newer, or the safer one): the export sends it, after
+        # reading Emarsys' value once more.
+        ContactEntity.objects.filter(pk=entity.pk).exclude(
+            queue_status=QueueStatus.PROCESSING
+        ).update(queue_status=QueueStatus.PENDING, next_attempt_at=None)
+        result.queued += 1
+        note = decision.note or "Magento changed since the last sync"
+        result.lines.append(
+            (
+                "info",
+                f"{entity}: Magento's opt-in ('{consent.word(decision.send)}') is "
+                f"queued for Emarsys. {note}",
+            )
+        )
+        return
+    if entity_optin_save(entity, decision.base):
+        result.unchanged += 1
+    else:
+        result.deferred += 1
 
 
 def emarsys_optin_sync(
@@ -56,7 +164,7 @@ def emarsys_optin_sync(
     poll_interval: float = 5.0,
     sleep: Callable[[float], None] = time.sleep,
 ) -> OptInSyncResult:
-    """Fetch opt-in changes since the last sync and apply them to Magento."""
+    """Fetch opt-in changes since the last sync and apply them (see the module docstring)."""
     assert profile.client is not None
     assert profile.source_client is not None
     started = timezone.now()
@@ -68,154 +176,90 @@ def emarsys_optin_sync(
         changes = emarsys_client(profile.client).opt_in_changes(
             since=since, poll_interval=poll_interval, sleep=sleep
         )
+        magento = magento_for(profile)
+        if not magento.fresh_customers:
+            # Magento's subscription changes since the last poll, into the mirror (and
+            # queued for the export), so each decision sees Magento as it is now.
+            subscribers_refresh(profile=profile, source=magento.source)
     except ConnectorError as exc:
         result.failed += 1
-        result.lines.append(("error", f"Fetching opt-in changes from Emarsys failed: {exc}"))
-        result.run = _record(profile, trigger, started, result, error=True)
+        result.lines.append(("error", f"Opt-in sync could not start: {exc}"))
+        result.run = optin_record(profile, trigger, started, result, job="optin_sync")
         return result
-    api = magento_client(profile.source_client)
-    source = subscriber_source(profile.source_client, api)
     entities = {
         e.remote_id: e
         for e in ContactEntity.objects.filter(
             profile=profile, remote_id__in=[c.contact_id for c in changes]
         )
     }
-    optin_map = config.effective(profile.settings)["optin_map"]
     for change in changes:
         result.checked += 1
         entity = entities.get(change.contact_id)
         if entity is None or change.opt_in is None:
             result.unknown += 1
             continue
-        _one(profile, api, source, entity, change.opt_in, optin_map, result)
-    if not result.failed:
+        remote = consent.OPTED_IN if change.opt_in else consent.OPTED_OUT
+        optin_apply(profile=profile, magento=magento, entity=entity, remote=remote, result=result)
+    if not result.failed and not result.deferred:
         state = {**Profile.objects.only("state").get(pk=profile.pk).state}
         state[CURSOR_STATE] = started.isoformat()
         Profile.objects.filter(pk=profile.pk).update(state=state)
         profile.state = state
-    result.run = _record(profile, trigger, started, result)
+    elif result.deferred:
+        result.lines.append(
+            (
+                "warning",
+                f"{result.deferred} contact(s) were being exported: the next opt-in sync "
+                "reads this window again.",
+            )
+        )
+    result.run = optin_record(profile, trigger, started, result, job="optin_sync")
     return result
 
 
-def _one(
-    profile: Profile,
-    api: MagentoClient,
-    source: SubscriberSource,
-    entity: ContactEntity,
-    opt_in: bool,
-    optin_map: dict[str, Any],
-    result: OptInSyncResult,
-) -> None:
-    if entity.queue_status == QueueStatus.PROCESSING:
-        result.unknown += 1  # being synced right now; tomorrow's run sees it again
-        return
-    status = 1 if opt_in else 3
-    sent = (entity.metadata or {}).get("sent") or {}
-    if str(sent.get(OPT_IN, "")) == str(optin_value(status, optin_map)):
-        result.unchanged += 1  # Emarsys has what we sent: our own echo
-        return
-    store = profile.source_client
-    subscriber = (
-        Subscriber.objects.filter(store=store, subscriber_id=entity.subscriber_id).first()
-        if entity.subscriber_id is not None
-        else None
-    )
-    customer = (
-        Customer.objects.filter(store=store, magento_id=entity.customer_id).first()
-        if entity.customer_id is not None
-        else None
-    )
-    try:
-        call_with_retries(lambda: _write(api, source, entity, customer, subscriber, status))
-    except ConnectorError as exc:
-        result.failed += 1
-        result.lines.append(("error", f"{entity}: opt-in not written to Magento: {exc}"))
-        return
-    _remember(entity, subscriber, status, optin_map)
-    result.applied += 1
-    word = "subscribed" if opt_in else "unsubscribed"
-    result.lines.append(("info", f"{entity}: {word} in Magento (changed in Emarsys)."))
+JOB_TITLES = {
+    "optin_sync": "Opt-in sync (Emarsys → Magento)",
+    "reconcile": "Reconcile (Magento ⇄ Emarsys)",
+}
 
 
-def _write(
-    api: MagentoClient,
-    source: SubscriberSource,
-    entity: ContactEntity,
-    customer: Customer | None,
-    subscriber: Subscriber | None,
-    status: int,
-) -> None:
-    """Write the status through the subscriber source (customers via is_subscribed when the
-    source is read-only SQL); refresh the customer mirror from what Magento answers."""
-    store_id = (subscriber.magento_store_id if subscriber else None) or (
-        customer.magento_store_id if customer else None
-    )
-    saved: dict[str, Any] | None = None
-    if isinstance(source, SqlSource) and entity.customer_id:
-        saved = api.set_customer_subscription(entity.customer_id, status == 1)
-    else:
-        source.set_status(
-            email=entity.email, status=status, customer_id=entity.customer_id, store_id=store_id
-        )
-        if customer is not None:
-            saved = api.get_customer(customer.magento_id)
-    if saved and customer is not None:
-        customer_upsert(customer.store, saved)
-
-
-def _remember(
-    entity: ContactEntity, subscriber: Subscriber | None, status: int, optin_map: dict[str, Any]
-) -> None:
-    """Mirror and entity now agree with Emarsys: the next export has nothing to send."""
-    with transaction.atomic():
-        if subscriber is not None:
-            raw = {**subscriber.raw, "status": status}
-            Subscriber.objects.filter(pk=subscriber.pk).update(subscriber_status=status, raw=raw)
-        metadata = dict(entity.metadata or {})
-        sent = dict(metadata.get("sent") or {})
-        value = optin_value(status, optin_map)
-        if value is None:
-            sent.pop(OPT_IN, None)
-        else:
-            sent[OPT_IN] = value
-        metadata["sent"] = sent
-        ContactEntity.objects.filter(pk=entity.pk).exclude(
-            queue_status=QueueStatus.PROCESSING
-        ).update(metadata=metadata, last_payload_hash=content_digest(sent))
-
-
-def _record(
+def optin_record(
     profile: Profile,
     trigger: str,
     started: datetime,
     result: OptInSyncResult,
     *,
-    error: bool = False,
+    job: str,
+    extra: str = "",
 ) -> Run:
-    """The sync as a finished Run in the history (never an active one: it cannot block)."""
-    if error or (result.failed and not result.applied):
+    """The pass as a finished Run in the history (never an active one: it cannot block)."""
+    done = result.applied + result.queued + result.unchanged
+    if result.failed and not done:
         status = RunStatus.FAILED
+    elif result.failed or result.deferred:
+        status = RunStatus.PARTIAL
     else:
-        status = RunStatus.PARTIAL if result.failed else RunStatus.SUCCESS
+        status = RunStatus.SUCCESS
     summary = (
-        f"Opt-in sync (Emarsys → Magento): {result.checked} change(s) checked, "
-        f"{result.applied} applied, {result.unchanged} already in step, "
-        f"{result.unknown} not ours, {result.failed} failed."
+        f"{JOB_TITLES[job]}: {extra}{result.checked} contact(s) checked, "
+        f"{result.applied} applied to Magento, {result.queued} queued for Emarsys, "
+        f"{result.unchanged} already in step, {result.unknown} not ours or without a value, "
+        f"{result.deferred} deferred, {result.failed} failed."
     )
     run = Run.objects.create(
         profile=profile,
         trigger=trigger,
         status=status,
-        scope={"job": "optin_sync"},
+        scope={"job": job},
         created_at=started,
         started_at=started,
         finished_at=timezone.now(),
         collected=result.checked,
-        updated=result.applied,
+        updated=result.applied + result.queued,
         unchanged=result.unchanged,
         skipped=result.unknown,
         failed=result.failed,
+        retried=result.deferred,
         summary=summary,
     )
     lines = [*result.lines, ("info", summary)]

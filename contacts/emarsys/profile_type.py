@@ -7,7 +7,11 @@ Schedules (kept in step on every profile save):
   background only: once a day at ``background_runtime`` (the last 24 hours of changes);
 * ``failsafe`` (realtime-failsafe only) — daily at the background runtime: a run that
   releases the failsafe queue (contacts whose sync failed) and syncs them;
-* ``optin`` — daily at the background runtime: Emarsys opt-in changes → Magento.
+* ``optin`` — daily at the background runtime: Emarsys opt-in changes → Magento (the
+  back-sync), then the reconcile pass over every subscription on both sides.
+
+The common *Schedule* and *API behaviour* settings have no effect for this type and are
+neither shown nor loaded; automatic retry (the failsafe queue) is on by default.
 """
 
 from __future__ import annotations
@@ -15,9 +19,10 @@ from __future__ import annotations
 from typing import Any
 
 from connectors.errors import AuthError
-from contacts.emarsys import config
-from contacts.emarsys.collect import emarsys_collect
+from contacts.emarsys import config, consent
+from contacts.emarsys.collect import emarsys_collect, guest_source_message
 from contacts.emarsys.fields import schema_resolve
+from contacts.emarsys.reevaluate import reevaluation_preview
 from contacts.emarsys.stages import ContactData, ContactUpsert, FailsafeQueueAndLog
 from contacts.emarsys.upsert import Upserter
 from contacts.models import ContactEntity, Customer, DeliveryAttempt, Subscriber
@@ -38,6 +43,8 @@ class EmarsysContactSync(registry.ProfileType):
     target_client_type = "emarsys"
     stages = [ContactData, ContactUpsert, FailsafeQueueAndLog]
     config_keys = config.CONFIG_KEYS
+    field_defaults = {"enable_retry_on_failure": True, "process_batch_size": 1000}
+    unused_fields = frozenset({"schedule_preset", "schedule_cron", "api_behaviour"})
 
     @property
     def entity_model(self) -> type[ContactEntity]:
@@ -90,6 +97,7 @@ class EmarsysContactSync(registry.ProfileType):
         ]
         if entity.remote_id:
             notes.append(f"Emarsys internal id {entity.remote_id}: later updates key on it.")
+        notes.append(optin_note(entity))
         return {
             "source": {
                 "customer": customer.raw if customer else None,
@@ -110,6 +118,36 @@ class EmarsysContactSync(registry.ProfileType):
             return config.daily_cron(profile.settings)
         return config.poll_cron(profile.settings)
 
+    def schedule_summary(self, profile: Profile) -> list[tuple[str, str]]:
+        """The beat entries this profile really has, in words."""
+        settings = config.effective(profile.settings)
+        at = settings["background_runtime"]
+        if settings["sync_mode"] == config.BACKGROUND_ONLY:
+            lines = [("Background export (last 24 hours)", f"daily at {at}")]
+        else:
+            lines = [
+                ("Magento poll", registry.schedule_words(config.poll_cron(profile.settings))),
+                ("Failsafe queue", f"daily at {at}"),
+            ]
+        lines.append(("Opt-in back-sync and reconcile", f"daily at {at}"))
+        return lines
+
+    def settings_change_preview(
+        self, *, profile: Profile, settings: dict[str, Any]
+    ) -> tuple[int, list[str]]:
+        return reevaluation_preview(profile=profile, settings=settings)
+
+    def field_help(self) -> dict[str, str]:
+        return {
+            "process_batch_size": "Contacts per batch (1–1000). Emarsys takes up to 1,000 "
+            "contacts in one call: 1,000 (the default) sends each batch in one request.",
+            "enable_retry_on_failure": "The failsafe queue: contacts whose sync failed for a "
+            "passing reason (network, Emarsys unavailable, rate limit) are retried daily at "
+            "the background runtime. Off: they are marked failed at once.",
+            "retry_max_attempts": "Daily failsafe attempts before a contact is marked "
+            "permanently failed.",
+        }
+
     def extra_schedules(self, profile: Profile) -> list[registry.ExtraSchedule]:
         daily = config.daily_cron(profile.settings)
         extras = [registry.ExtraSchedule(key="optin", cron=daily, task=OPTIN_TASK, kwargs={})]
@@ -128,13 +166,11 @@ class EmarsysContactSync(registry.ProfileType):
         settings = config.effective(profile.settings)
         subscribers = ((source.settings or {}).get("subscribers") or {}) if source else {}
         if (
-            settings["export_types"] == "subscribers"
+            source is not None
+            and "subscribers" in config.types_of(settings["export_types"])
             and str(subscribers.get("source") or "customers") == "customers"
         ):
-            errors.setdefault("export_types", []).append(
-                "Exporting only subscribers needs the Magento client's subscriber source "
-                "'rest' or 'sql'."
-            )
+            errors.setdefault("export_types", []).append(guest_source_message(source, settings))
         return errors
 
     def settings_from_config(self, values: dict[str, Any]) -> dict[str, Any]:
@@ -142,6 +178,21 @@ class EmarsysContactSync(registry.ProfileType):
 
     def settings_to_config(self, settings: dict[str, Any]) -> dict[str, Any]:
         return config.to_config(settings)
+
+
+def optin_note(entity: Any) -> str:
+    """The agreed opt-in of a contact, for the explain page."""
+    base = consent.Base.of(entity.metadata)
+    if not base.agreed:
+        return "Opt-in: not synced yet (decided two-way at the first sync)."
+    status = f"Magento status {base.status}" if base.status is not None else "Magento"
+    text = f"Opt-in: both systems agreed on '{consent.word(base.value)}' ({status})."
+    if base.pending is not None:
+        text += (
+            f" A change made in Emarsys ('{consent.word(base.pending.value)}') is waiting to "
+            "be written to Magento."
+        )
+    return text
 
 
 registry.register(EmarsysContactSync())

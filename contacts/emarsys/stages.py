@@ -3,20 +3,19 @@
 Generator "Contact Data" (10) builds each person's Emarsys fields from the mirror and skips
 the unchanged; processor "Contact Upsert" (40) writes the batch (:mod:`.upsert`);
 post-processor "Queue & Log" (100) is the framework's, with the failsafe queue: a transient
-failure always waits for the next background runtime (up to *Maximum retry attempts*).
+failure waits for the next background runtime (when automatic retry is on, up to
+*Maximum retry attempts*).
 """
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from django.utils import timezone
 
-from contacts.emarsys import config
+from contacts.emarsys import config, consent
 from contacts.emarsys.collect import STORES_STATE
 from contacts.emarsys.fields import Schema
 from contacts.emarsys.mapping import (
@@ -26,8 +25,12 @@ from contacts.emarsys.mapping import (
     subscriber_content,
 )
 from contacts.emarsys.upsert import Upserter
-from contacts.models import Customer, Subscriber
+from contacts.models import Customer, GuestBuyer, Subscriber
 from profiles.pipeline import BatchContext, Generator, Outcome, Processor, QueueAndLog, WorkItem
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
 
 
 def person_content(
@@ -38,37 +41,65 @@ def person_content(
     schema: Schema,
     settings: dict[str, Any],
     stores: dict[str, Any],
+    guest_names: tuple[str, str] = ("", ""),
 ) -> Content | None:
-    """The Emarsys fields of one person (None when Magento no longer has them)."""
+    """The Emarsys fields of one person (None when Magento no longer has them).
+
+    A subscriber's names come from their customer record, else (a guest) from their most
+    recent order (``guest_names``): Magento's subscriber table holds none.
+    """
     types = config.types_of(settings["export_types"])
-    optin_map = settings["optin_map"]
     if customer is not None and ("customers" in types or subscriber is None):
         return customer_content(
             customer.raw,
             rows=schema.rows,
             identity=schema.identity,
-            optin_map=optin_map,
             subscriber_id=subscriber.subscriber_id if subscriber else None,
             subscriber_status=subscriber.subscriber_status if subscriber else None,
+            subscriber_changed_at=_iso(subscriber.magento_updated_at) if subscriber else None,
             choices=schema.choices,
             stores=stores,
         )
     if subscriber is not None:
+        first, last = subscriber.firstname, subscriber.lastname
+        if customer is not None:
+            first, last = customer.firstname or first, customer.lastname or last
+        else:
+            first, last = first or guest_names[0], last or guest_names[1]
         return subscriber_content(
             email=subscriber.email,
             status=subscriber.subscriber_status,
             subscriber_id=subscriber.subscriber_id,
             identity=schema.identity,
-            optin_map=optin_map,
-            firstname=subscriber.firstname,
-            lastname=subscriber.lastname,
+            firstname=first,
+            lastname=last,
             customer_id=customer_id,
+            changed_at=_iso(subscriber.magento_updated_at),
         )
     return None
 
 
+def guest_names(store: Any, emails: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """First and last name of each e-mail's most recent guest order (one query)."""
+    out: dict[str, tuple[str, str]] = {}
+    rows = (
+        GuestBuyer.objects.filter(store=store, email_normalized__in=set(emails))
+        .order_by("email_normalized", "-last_order_id", "-pk")
+        .values_list("email_normalized", "firstname", "lastname")
+    )
+    for email, first, last in rows:
+        if email not in out and (first or last):
+            out[email] = (first, last)
+    return out
+
+
 class ContactData(Generator):
-    """Build the contact's fields; unchanged since the last sync → no API call at all."""
+    """Build the contact's fields; unchanged since the last sync → no API call at all.
+
+    The opt-in is not part of the fields: each item carries the Magento side and the
+    agreed base (:mod:`contacts.emarsys.consent`); the processor reads Emarsys' value
+    before it sends an opt-in.
+    """
 
     name = "Contact Data"
     sort_order = 10
@@ -95,17 +126,29 @@ class ContactData(Generator):
                 ],
             )
         }
+        guests = guest_names(
+            store,
+            [
+                s.email_normalized
+                for s in subscribers.values()
+                if s.customer_magento_id is None and s.email_normalized
+            ],
+        )
         for warning in schema.warnings:
             ctx.log(warning, level="warning")
         for item in open_items:
             entity = item.entity
+            subscriber = subscribers.get(entity.subscriber_id)
             content = person_content(
                 customer=customers.get(entity.customer_id),
-                subscriber=subscribers.get(entity.subscriber_id),
+                subscriber=subscriber,
                 customer_id=entity.customer_id,
                 schema=schema,
                 settings=settings,
                 stores=stores,
+                guest_names=guests.get(subscriber.email_normalized, ("", ""))
+                if subscriber is not None
+                else ("", ""),
             )
             if content is None:
                 item.finish(
@@ -116,12 +159,19 @@ class ContactData(Generator):
             if not content.fields.get(EMAIL):
                 item.finish(Outcome.FAILED, "The Magento record has no e-mail address.")
                 continue
+            base = consent.Base.of(entity.metadata)
+            magento = consent.Magento(content.status, content.changed_at)
+            wants = consent.wants_to_send(base, magento, settings["optin_map"])
             item.context["content"] = content
+            item.context["consent"] = (base, magento, wants)
             item.payload = content.to_send(known=bool(entity.remote_id))
             item.payload_hash = content.digest()
             if content.warnings:
                 item.details["warnings"] = content.warnings
-            if entity.remote_id and item.payload_hash == entity.last_payload_hash:
+            if entity.remote_id and item.payload_hash == entity.last_payload_hash and not wants:
+                item.context["decision"] = consent.Decision(
+                    send=None, write_status=None, base=consent.adopt(base, magento)
+                )
                 item.finish(Outcome.UNCHANGED, "No change since the last sync.")
 
 
@@ -137,13 +187,9 @@ class ContactUpsert(Processor):
 
 
 class FailsafeQueueAndLog(QueueAndLog):
-    """ "Queue & Log" with the failsafe queue: transient failures are always kept for a
-    retry at the next background runtime, up to the profile's maximum attempts."""
-
-    def process(self, ctx: BatchContext, items: Sequence[WorkItem]) -> None:
-        profile = copy.copy(ctx.profile)
-        profile.enable_retry_on_failure = True  # the failsafe queue is the mode's promise
-        super().process(dataclasses.replace(ctx, profile=profile), items)
+    """ "Queue & Log" with the failsafe queue: with *Enable automatic retry on failure* on
+    (the default of this type), transient failures wait for the next background runtime,
+    up to *Maximum retry attempts*; with it off they fail at once with the reason."""
 
     def retry_schedule(self, ctx: BatchContext, item: WorkItem, now: Any) -> tuple[Any, str]:
         when: datetime = config.next_runtime(ctx.profile.settings, timezone.localtime(now))

@@ -41,9 +41,12 @@ from connectors.emarsys.models import ContactResult
 from connectors.errors import AuthError, ConnectorError, RateLimited, TransientError
 from connectors.locks import process_lock
 from contacts.emarsys.calls import BY_ID
+from contacts.emarsys.consent import STATE_KEY
+from contacts.emarsys.consent_calls import ConsentCalls
 from contacts.emarsys.lists import ListAdds
 from contacts.emarsys.lookup import Resolution
-from contacts.emarsys.mapping import EMAIL, Content, diff
+from contacts.emarsys.mapping import EMAIL, OPT_IN, diff
+from contacts.emarsys.reevaluate import LISTED
 from contacts.models import ContactEntity, DeliveryAttempt
 from profiles.pipeline import Outcome, WorkItem
 
@@ -69,7 +72,7 @@ def create_lock_name(client_pk: Any) -> str:
     return f"emarsys-create:{client_pk}"
 
 
-class Upserter(Resolution, ListAdds):
+class Upserter(Resolution, ListAdds, ConsentCalls):
     """Writes one batch (see the module docstring)."""
 
     # -- the batch -----------------------------------------------------------------------------
@@ -79,19 +82,22 @@ class Upserter(Resolution, ListAdds):
         todo = [i for i in items if not i.done]
         known = [i for i in todo if i.entity.remote_id]
         fresh = [i for i in todo if not i.entity.remote_id]
-        vanished = self._send(known, key=BY_ID)
+        vanished = self._send(self._prepare_updates(known), key=BY_ID)
         for item in vanished:
             item.details["vanished_remote_id"] = item.entity.remote_id
+            self._forget_remote(item)
         fresh += vanished
         identity = self.schema.identity
         self._resolve(fresh, [identity.customer_field, identity.subscriber_field])
         self._send_found([i for i in fresh if not i.done and i.remote_id])
         self._create([i for i in fresh if not i.done])
         self._lists(items)
+        self._write_back(items)
         self._remember(items)
 
     def _send_found(self, found: list[WorkItem]) -> None:
-        for item in self._send(found, key=BY_ID):
+        self._guard_emails(found)
+        for item in self._send([i for i in found if not i.done], key=BY_ID):
             item.finish(Outcome.FAILED, "Emarsys found the contact, then said it does not exist.")
 
     # -- creating --------------------------------------------------------------------------------
@@ -190,12 +196,9 @@ class Upserter(Resolution, ListAdds):
     # -- sending ---------------------------------------------------------------------------------
 
     def _contact(self, item: WorkItem, key: str) -> dict[str, Any]:
-        content: Content = item.context["content"]
+        item.payload = self._fields(item, key)
         if key == BY_ID:
-            remote = item.remote_id or item.entity.remote_id
-            item.payload = content.to_send(known=True)
-            return {BY_ID: remote, **item.payload}
-        item.payload = content.to_send(known=False)
+            return {BY_ID: item.remote_id or item.entity.remote_id, **item.payload}
         return dict(item.payload)
 
     def _send(self, items: list[WorkItem], *, key: str) -> list[WorkItem]:
@@ -264,6 +267,7 @@ class Upserter(Resolution, ListAdds):
         if error.not_found and key == BY_ID and "vanished_remote_id" not in item.details:
             item.remote_id = None
             item.entity.remote_id = ""
+            self._forget_remote(item)
             return True
         detail = {"reply_code": error.code, "reply_text": error.message}
         if error.ambiguous:
@@ -338,7 +342,8 @@ class Upserter(Resolution, ListAdds):
             item.details["key_id"] = key
 
     def _remember(self, items: Sequence[WorkItem]) -> None:
-        """Keep what Emarsys now has (the opt-in sync compares with it) and list progress."""
+        """Keep what Emarsys now has (updates send what differs from it), the agreed
+        opt-in, and list progress."""
         if self.ctx.dry_run:
             return
         changed = []
@@ -346,10 +351,20 @@ class Upserter(Resolution, ListAdds):
             metadata = dict(item.entity.metadata or {})
             before = dict(metadata)
             if item.context.get("written"):  # also when its list add failed afterwards
-                metadata["sent"] = item.context["content"].to_send(known=True)
+                sent = {**(metadata.get("sent") or {}), **(item.payload or {})}
+                sent.pop(OPT_IN, None)  # the agreed opt-in is kept apart (below)
+                metadata["sent"] = sent
+            decision = item.context.get("decision")
+            if decision is not None and item.outcome in (
+                Outcome.CREATED,
+                Outcome.UPDATED,
+                Outcome.UNCHANGED,
+            ):
+                metadata[STATE_KEY] = decision.base.as_json()
             done = item.context.get("lists_done")
             if done:
                 metadata["lists"] = [k for k in metadata.get("lists") or [] if k not in done]
+                metadata[LISTED] = {**(metadata.get(LISTED) or {}), **item.context["listed"]}
             if metadata != before:
                 item.entity.metadata = metadata
                 changed.append(item.entity)

@@ -11,7 +11,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.timesince import timesince
 
 from profiles import admin_views, registry
@@ -22,7 +22,7 @@ from profiles.forms.profiles import profile_fieldsets, profile_form_class
 from profiles.models import Client, Profile, RunTrigger
 from profiles.services import runs
 from profiles.services.clients import client_configuration_summary
-from profiles.services.schedules import profile_schedule_set_enabled
+from profiles.services.schedules import profile_schedule_set_enabled, profile_schedule_words
 from profiles.templatetags.contactsync import chip
 
 TYPE_DESCRIPTIONS = {
@@ -83,7 +83,39 @@ class ProfileAdmin(ButtonUrlsMixin, admin.ModelAdmin):
         ]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        return ["type_label", "client_actions", "client_summary", "initial_export"]
+        return [
+            "type_label",
+            "client_actions",
+            "client_summary",
+            "initial_export",
+            "schedules_display",
+        ]
+
+    def save_model(self, request: HttpRequest, obj: Profile, form: Any, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        count, what = getattr(form, "reevaluation", (0, []))
+        if what:
+            self.message_user(
+                request,
+                f"{', '.join(what).capitalize()} changed: the next run re-evaluates "
+                f"{count} existing contact(s).",
+            )
+
+    @admin.display(description="Schedules that run")
+    def schedules_display(self, obj: Profile) -> str:
+        """What runs when for this type (its own settings decide; read-only here)."""
+        probe = obj if obj.pk else Profile(type=obj.type, settings=obj.settings)
+        try:
+            lines = registry.get(probe.type).schedule_summary(probe)
+        except registry.UnknownProfileType:
+            return "—"
+        rows = format_html_join("", "<li>{}: {}</li>", lines)
+        return format_html(
+            '<ul class="cs-schedules">{}</ul><div class="help">Set by the synchronization '
+            "mode, poll interval and background runtime below; “Enable schedule” switches "
+            "them all on or off.</div>",
+            rows,
+        )
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
         return {**super().get_changeform_initial_data(request), "type": type_choice(request, None)}
@@ -170,11 +202,7 @@ class ProfileAdmin(ButtonUrlsMixin, admin.ModelAdmin):
     def schedule_display(self, obj: Profile) -> str:
         if not obj.status:
             return chip("disabled", "disabled")
-        return (
-            chip("success", obj.get_schedule_preset_display().split(" (")[0])
-            if obj.schedule_preset != "custom"
-            else chip("success", obj.cron_expression)
-        )
+        return chip("success", profile_schedule_words(obj))
 
     @admin.display(description="Last run")
     def last_run(self, obj: Profile) -> str:
@@ -238,6 +266,9 @@ def _profile_context(
     active = profile.runs.filter(status__in=["queued", "running"]).first()
     can_change = model_admin.has_change_permission(request, profile)
     return {
+        # As saved (a rejected form must not show its values as if they were live).
+        "saved_status": profile.status,
+        "saved_schedule": profile_schedule_words(profile),
         "can_change": can_change,
         "can_retry_failed": can_change and _entity_change_allowed(request, model_admin),
         "retryable": retryable,

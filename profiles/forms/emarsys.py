@@ -8,11 +8,13 @@ Values already stored stay selectable when nothing has been collected (yet).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
 from django import forms
 from django.contrib.admin.widgets import AdminRadioSelect
+from django.http import QueryDict
 
 from profiles import registry
 from profiles.forms.profiles import ProfileForm
@@ -20,14 +22,16 @@ from profiles.models import Client
 
 EMARSYS_TYPE = "emarsys_contact_sync"
 NEW_FIELD = "new"
+# Emarsys' own application types (contacts.emarsys.config.CREATABLE_TYPES), as labelled.
 FIELD_TYPES = [
-    ("shorttext", "Short text"),
-    ("longtext", "Long text"),
-    ("largetext", "Large text"),
-    ("numeric", "Number"),
-    ("date", "Date"),
-    ("url", "URL"),
+    ("shorttext", "shorttext — short text"),
+    ("longtext", "longtext — long text"),
+    ("largetext", "largetext — large text"),
+    ("numeric", "numeric — number"),
+    ("date", "date"),
+    ("url", "url"),
 ]
+TYPE_ALIASES = {"text": "longtext", "number": "numeric"}
 ADDRESS_PARTS = (
     "street",
     "city",
@@ -70,6 +74,7 @@ EMARSYS_FIELDSETS: list[tuple[str | None, dict[str, Any]]] = [
                 "customers_list",
                 "subscribers_list",
                 "initial_export",
+                "reevaluate_token",
             ],
         },
     ),
@@ -178,7 +183,7 @@ class MappingRowForm(forms.Form):
         row: dict[str, Any] = dict(data.get("extra") or {})
         row["magento"] = data["magento"]
         if data["emarsys"] == NEW_FIELD:
-            row["emarsys"] = {"name": data["new_name"], "type": data.get("new_type") or "shorttext"}
+            row["emarsys"] = {"name": data["new_name"], "type": data.get("new_type") or "longtext"}
         else:
             row["emarsys"] = int(data["emarsys"]) if data["emarsys"].isdigit() else data["emarsys"]
         if data.get("clear_when_empty"):
@@ -207,8 +212,11 @@ def mapping_initial(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             ),
         }
         if isinstance(target, dict):
+            kind = str(target.get("type") or "longtext").lower()
             item.update(
-                emarsys=NEW_FIELD, new_name=target.get("name", ""), new_type=target.get("type", "")
+                emarsys=NEW_FIELD,
+                new_name=target.get("name", ""),
+                new_type=TYPE_ALIASES.get(kind, kind),  # a friendly name means this type
             )
         else:
             item["emarsys"] = str(target if target is not None else "")
@@ -276,6 +284,7 @@ class EmarsysProfileForm(ProfileForm):
         required=False,
         help_text="The Emarsys Opt-In value sent for each Magento subscriber status.",
     )
+    reevaluate_token = forms.CharField(required=False, widget=forms.HiddenInput)
     webhook_secret = forms.CharField(
         label="Webhook secret",
         required=False,
@@ -351,5 +360,37 @@ class EmarsysProfileForm(ProfileForm):
                 "Correct the rows marked below."
             )
             self.add_error(None, "Please correct the field mapping below.")
+        if not self.errors:
+            self._confirm_reevaluation(settings, data)
         self.instance.settings = settings
         return data
+
+    def _confirm_reevaluation(self, settings: dict[str, Any], data: dict[str, Any]) -> None:
+        """A change of what contacts get is saved only once the merchant has seen how many
+        contacts it re-evaluates (the second save of the same change confirms it)."""
+        self.reevaluation: tuple[int, list[str]] = (0, [])
+        if not self.instance.pk:
+            return
+        try:
+            ptype = registry.get(self.type_id)
+        except registry.UnknownProfileType:
+            return
+        count, what = ptype.settings_change_preview(profile=self.instance, settings=settings)
+        if not what or not count:
+            return
+        shown = {k: v for k, v in settings.items() if "secret" not in k}
+        token = hashlib.sha256(json.dumps(shown, sort_keys=True, default=str).encode()).hexdigest()
+        token = token[:16]
+        self.reevaluation = (count, what)
+        if data.get("reevaluate_token") == token:
+            return
+        data_copy = QueryDict(mutable=True)
+        data_copy.update(self.data)
+        data_copy[self.add_prefix("reevaluate_token")] = token
+        self.data = data_copy  # the hidden field carries the confirmation
+        self.add_error(
+            None,
+            f"This change ({', '.join(what)}) re-evaluates {count} existing contact(s) at the "
+            "next run: each is sent only the fields whose values change, and contacts "
+            "added to a renamed list are added to the new one. Save again to confirm.",
+        )

@@ -111,6 +111,17 @@ class ProfileForm(forms.ModelForm):
             field.required = True
         if not self.instance.pk and ptype is not None and not self.instance.settings:
             self.instance.settings = ptype.default_settings()
+        if ptype is not None:
+            for name in ptype.unused_fields:
+                self.fields.pop(name, None)  # no effect for this type: not shown
+            for name, text in ptype.field_help().items():
+                if name in self.fields:
+                    self.fields[name].help_text = text
+            if not self.instance.pk:
+                for name, value in ptype.field_defaults.items():
+                    setattr(self.instance, name, value)
+                    if name in self.fields and not self.is_bound:
+                        self.initial[name] = value
 
     def clean_type(self) -> str:
         if self.instance.pk and self.instance.type != self.type_id:
@@ -151,8 +162,21 @@ def profile_form_class(type_id: str) -> type[ProfileForm]:
 
 
 def profile_fieldsets(type_id: str) -> list[tuple[str | None, dict[str, Any]]]:
+    """The type's sections, without the settings that have no effect for it (a section
+    left empty is dropped)."""
     from profiles.forms.emarsys import EMARSYS_FIELDSETS, EMARSYS_TYPE
 
-    if type_id == EMARSYS_TYPE:
-        return COMMON_FIELDSETS + EMARSYS_FIELDSETS
-    return COMMON_FIELDSETS
+    try:
+        ptype: registry.ProfileType | None = registry.get(type_id)
+    except registry.UnknownProfileType:
+        ptype = None
+    unused = ptype.unused_fields if ptype is not None else frozenset()
+    sections = COMMON_FIELDSETS + (EMARSYS_FIELDSETS if type_id == EMARSYS_TYPE else [])
+    out: list[tuple[str | None, dict[str, Any]]] = []
+    for name, options in sections:
+        fields = [f for f in options["fields"] if f not in unused]
+        if unused & set(options["fields"]) and "schedule_preset" in options["fields"]:
+            fields.insert(1, "schedules_display")  # the schedules that really run instead
+        if fields or not options["fields"]:
+            out.append((name, {**options, "fields": fields}))
+    return out

@@ -189,6 +189,15 @@ def _profile_fields(
     unknown = set(data) - COMMON_PROFILE_KEYS - set(ptype.config_keys)
     if unknown:
         errors.append(f"{path}: unknown key(s) {', '.join(sorted(unknown))}")
+    for key in sorted(unused_keys(ptype) & set(data)):
+        errors.append(
+            f"{path}.{key}: has no effect for a {ptype.type_id} profile; leave it out"
+            + (
+                " (its schedules follow sync_mode, poll_interval_minutes and background_runtime)"
+                if key == "schedule"
+                else ""
+            )
+        )
     values: dict[str, Any] = {"type": ptype.type_id}
     for key, field_name in (("source", "source_client"), ("client", "client")):
         name = data.get(key)
@@ -218,6 +227,14 @@ def _profile_fields(
     values["settings"] = ptype.settings_from_config(extra)
     values["_given_settings"] = sorted(extra)
     return values
+
+
+def unused_keys(ptype: registry.ProfileType) -> set[str]:
+    """The config keys of common settings that have no effect for a profile type."""
+    keys = {name for name in ptype.unused_fields if name in COMMON_PROFILE_KEYS}
+    if ptype.unused_fields & {"schedule_preset", "schedule_cron"}:
+        keys.add("schedule")
+    return keys
 
 
 def config_load(data: dict[str, Any]) -> ConfigResult:
@@ -253,6 +270,10 @@ def config_load(data: dict[str, Any]) -> ConfigResult:
             if not values:
                 continue
             profile = Profile.objects.filter(name=raw["name"]).first() or Profile(name=raw["name"])
+            if not profile.pk:
+                # A new profile takes its type's defaults for what the file leaves out.
+                type_defaults = registry.get(values["type"]).field_defaults
+                values = {**{k: v for k, v in type_defaults.items() if k not in raw}, **values}
             if profile.pk:
                 # Keys the file leaves out keep their stored value (secrets stay out of
                 # files; cached ids are not configuration): only what it says changes.
@@ -393,7 +414,10 @@ def config_dump() -> dict[str, Any]:
         }
         extra: dict[str, Any] = {}
         with contextlib.suppress(registry.UnknownProfileType):
-            extra = registry.get(profile.type).settings_to_config(profile.settings or {})
+            ptype = registry.get(profile.type)
+            for key in unused_keys(ptype):
+                entry.pop(key, None)  # no effect for this type: not written
+            extra = ptype.settings_to_config(profile.settings or {})
         for key, value in extra.items():
             # Type settings may hold secrets too (e.g. a webhook secret): never write them.
             if "secret" in key and value:

@@ -91,7 +91,6 @@ def demo_config(simulators: dict[str, Any]) -> dict[str, Any]:
                 "source": "Demo store",
                 "client": "Demo Emarsys",
                 "status": True,
-                "schedule": "*/15 * * * *",
                 # One upsert call per batch: Emarsys takes up to 1,000 contacts a call.
                 "process_batch_size": 1000,
             }

@@ -110,6 +110,18 @@ def profile_schedule_sync(*, profile: Profile) -> PeriodicTask:
     return task
 
 
+def profile_schedule_words(profile: Profile) -> str:
+    """The profile's schedules in words, e.g. "every 15 minutes" or, for a type with
+    several entries, "Magento poll every 5 minutes · Opt-in back-sync daily at 02:00"."""
+    try:
+        lines = registry.get(profile.type).schedule_summary(profile)
+    except registry.UnknownProfileType:
+        return registry.schedule_words(profile.cron_expression)
+    if len(lines) == 1:
+        return lines[0][1]
+    return " · ".join(f"{label} {when}" for label, when in lines)
+
+
 def profile_schedule_delete(*, profile: Profile) -> None:
     """Delete every beat entry of the profile (called when the profile is deleted)."""
     PeriodicTask.objects.filter(name__startswith=f"profile {profile.pk} ").delete()

@@ -57,3 +57,11 @@ def pretty(value: Any) -> str:
 @register.filter
 def pretty_json(value: Any) -> str:
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+
+
+@register.filter
+def schedule_words(profile: Any) -> str:
+    """The profile's schedules in words (the type decides what runs)."""
+    from profiles.services.schedules import profile_schedule_words
+
+    return profile_schedule_words(profile)

@@ -106,7 +106,8 @@ def env(sims, db):
         source_client=magento,
         client=emarsys,
         process_batch_size=1000,
-        settings={"webhook_secret": SECRET},
+        enable_retry_on_failure=True,  # the type's default (the failsafe queue)
+        settings={"webhook_secret": SECRET, "export_types": "both"},
     )
     return Env(sims=sims, profile=profile, magento=magento, emarsys=emarsys)
 

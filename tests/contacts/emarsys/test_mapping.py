@@ -7,7 +7,7 @@ from datetime import datetime
 import pytest
 
 from connectors.emarsys.models import Choice
-from contacts.emarsys import config
+from contacts.emarsys import config, consent
 from contacts.emarsys.identity import combined_hash, person_key, subscriber_owner
 from contacts.emarsys.mapping import (
     Identity,
@@ -15,7 +15,6 @@ from contacts.emarsys.mapping import (
     customer_content,
     emarsys_value,
     magento_value,
-    optin_value,
     subscriber_content,
 )
 from contacts.emarsys.webhook import signature, signature_valid
@@ -122,7 +121,7 @@ def test_emarsys_value_converts_by_field_type(value, row, choices, expected):
     ],
 )
 def test_optin_value(status, mapping, expected):
-    assert optin_value(status, mapping) == expected
+    assert consent.mapped(status, mapping) == expected
 
 
 def rows():
@@ -141,7 +140,6 @@ def test_customer_content_never_sends_empty_values_unless_asked_and_always_has_t
         CUSTOMER,
         rows=rows(),
         identity=IDS,
-        optin_map=config.DEFAULT_OPTIN_MAP,
         subscriber_id=9,
         subscriber_status=3,
         choices={"5": GENDER, "14": COUNTRY},
@@ -156,15 +154,15 @@ def test_customer_content_never_sends_empty_values_unless_asked_and_always_has_t
         "3": "ann@example.com",
         "100": 42,
         "101": 9,
-        "31": 2,  # the subscriber row (unsubscribed) beats the customer flag
     }
+    assert content.status == 3  # the subscriber row (unsubscribed) beats the customer flag
     assert "2" not in content.fields  # empty last name: never blanks Emarsys
     assert content.to_send(known=True) == content.fields
 
 
 @pytest.mark.parametrize(
     ("flag", "subscriber_status", "expected"),
-    [(True, None, 1), (False, None, 2), (None, None, None), (True, 2, None), (False, 1, 1)],
+    [(True, None, 1), (False, None, 3), (None, None, None), (True, 2, 2), (False, 1, 1)],
 )
 def test_customer_optin_comes_from_the_subscriber_row_else_the_flag(
     flag, subscriber_status, expected
@@ -176,38 +174,34 @@ def test_customer_optin_comes_from_the_subscriber_row_else_the_flag(
         customer,
         rows=[],
         identity=IDS,
-        optin_map=config.DEFAULT_OPTIN_MAP,
         subscriber_status=subscriber_status,
     )
-    assert content.fields.get("31") == expected
+    assert content.status == expected
+    assert "31" not in content.fields  # the opt-in is decided two-way, never mapped
 
 
-def test_subscriber_sends_names_once_then_only_email_and_optin():
+def test_subscriber_sends_names_once_then_only_email():
     first = subscriber_content(
         email="g@example.com",
         status=1,
         subscriber_id=5,
         identity=IDS,
-        optin_map=config.DEFAULT_OPTIN_MAP,
         firstname="Gia",
         lastname="",
     )
-    assert first.to_send(known=False) == {"1": "Gia", "3": "g@example.com", "101": 5, "31": 1}
-    assert first.to_send(known=True) == {"3": "g@example.com", "101": 5, "31": 1}
+    assert first.to_send(known=False) == {"1": "Gia", "3": "g@example.com", "101": 5}
+    assert first.to_send(known=True) == {"3": "g@example.com", "101": 5}
+    assert first.status == 1  # the opt-in travels beside the fields
     renamed = subscriber_content(
         email="g@example.com",
         status=1,
         subscriber_id=5,
         identity=IDS,
-        optin_map=config.DEFAULT_OPTIN_MAP,
         firstname="Giovanna",
     )
     assert renamed.digest() == first.digest()  # names are never updated: unchanged
-    pending = subscriber_content(
-        email="g@example.com", status=2, subscriber_id=5, identity=IDS, optin_map={}
-    )
-    assert "31" not in pending.fields  # awaiting confirmation: Emarsys' double opt-in runs
-    assert pending.digest() != first.digest()
+    moved = subscriber_content(email="h@example.com", status=1, subscriber_id=5, identity=IDS)
+    assert moved.changes(first.to_send(known=True)) == {"3": "h@example.com"}
 
 
 @pytest.mark.parametrize(
