@@ -107,6 +107,8 @@ class ContactEntityAdmin(ButtonUrlsMixin, admin.ModelAdmin):
             "initial_export",
             admin_views.emarsys_initial_export_view,
         ),
+        ("profile/<int:pk>/reconcile/", "reconcile", admin_views.emarsys_reconcile_view),
+        ("profile/<int:pk>/optin-sync/", "optin_sync", admin_views.emarsys_optin_view),
     ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -261,3 +261,39 @@ def emarsys_initial_export_view(
         return HttpResponseRedirect(back)
     admin.message_user(request, f"Initial export of {types} started (run {run.pk}).")
     return HttpResponseRedirect(reverse("admin:profiles_run_change", args=[run.pk]))
+
+
+@require_POST
+def emarsys_consent_job_view(
+    request: HttpRequest, admin: ModelAdmin[ContactEntity], pk: int, job: str
+) -> HttpResponse:
+    """ "Opt-in back-sync now" and "Reconcile now": queued on the workers (they read every
+    subscription, which can take minutes); the result lands in the run history."""
+    profile = get_object_or_404(Profile, pk=pk)
+    _require(_profile_change_allowed(admin, request, profile))
+    back = reverse("admin:profiles_profile_change", args=[profile.pk])
+    if profile.type != EMARSYS_TYPE:
+        admin.message_user(request, "Only Emarsys profiles sync opt-ins.", messages.ERROR)
+        return HttpResponseRedirect(back)
+    from contacts import tasks
+
+    if job == "reconcile":
+        tasks.emarsys_reconcile.delay(profile_id=profile.pk)
+        what = "Reconcile (every subscription in Magento and opt-in in Emarsys)"
+    else:
+        tasks.emarsys_optin_job.delay(profile_id=profile.pk)
+        what = "Opt-in back-sync (Emarsys → Magento)"
+    admin.message_user(request, f"{what} queued; its result appears below when it is done.")
+    return HttpResponseRedirect(back)
+
+
+def emarsys_reconcile_view(
+    request: HttpRequest, admin: ModelAdmin[ContactEntity], pk: int
+) -> HttpResponse:
+    return emarsys_consent_job_view(request, admin, pk, "reconcile")
+
+
+def emarsys_optin_view(
+    request: HttpRequest, admin: ModelAdmin[ContactEntity], pk: int
+) -> HttpResponse:
+    return emarsys_consent_job_view(request, admin, pk, "optin_sync")

@@ -69,6 +69,20 @@ def emarsys_optin_sync(profile_id: int) -> None:
     emarsys_reconcile(profile=profile, trigger=RunTrigger.SCHEDULE)
 
 
+@shared_task(name="contacts.emarsys_optin_job", ignore_result=True)
+def emarsys_optin_job(profile_id: int) -> None:
+    """The opt-in back-sync on demand (the admin's button)."""
+    from contacts.emarsys.optin import emarsys_optin_sync as sync
+
+    profile = (
+        Profile.objects.select_related("source_client", "client").filter(pk=profile_id).first()
+    )
+    if profile is None:
+        logger.warning("opt-in sync of missing profile %s skipped", profile_id)
+        return
+    sync(profile=profile, trigger=RunTrigger.BUTTON)
+
+
 @shared_task(name="contacts.emarsys_reconcile", ignore_result=True)
 def emarsys_reconcile(profile_id: int) -> None:
     """The reconcile pass on demand (the admin's button)."""

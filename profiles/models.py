@@ -209,6 +209,18 @@ class Profile(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """``state`` belongs to the runs (cursors, applied settings), which write it with
+        targeted updates: saving a profile's settings never writes back a copy of it that
+        may be stale by then."""
+        if not self._state.adding and self.pk and kwargs.get("update_fields") is None:
+            kwargs["update_fields"] = [
+                f.name
+                for f in self._meta.concrete_fields
+                if not f.primary_key and f.name != "state"
+            ]
+        super().save(*args, **kwargs)
+
     def clean(self) -> None:
         """Field-keyed validation of the schedule, the type and the clients."""
         from django.core.exceptions import ValidationError

@@ -10,6 +10,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from django.db import DatabaseError
 from django.db.models import Q
 from django.utils import timezone
 
@@ -34,6 +35,7 @@ from contacts.services.entities import entity_mark_pending, entity_rekey
 from contacts.services.mirror import (
     CUSTOMERS_CURSOR,
     SUBSCRIBERS_CURSOR,
+    customer_upsert,
     customers_read,
     guests_read,
     subscribers_read,
@@ -278,6 +280,8 @@ def emarsys_collect(*, profile: Profile, run: Run | None) -> int:
             initial=bool(initial) and guests,
             force_lists=not dry_run,
         )
+        if "customers" not in types:
+            customers_fill(profile=profile, api=api, run=run)
     queued.discard(None)
     # A person read as customer and subscriber counts once.
     return released + reevaluated + len(queued)
@@ -311,6 +315,44 @@ def subscribers_refresh(
             queue_subscriber(profile=profile, subscriber=subscriber, lists=lists, guests=guests)
         )
     return queued
+
+
+FILL_CHUNK = 300
+
+
+def customers_fill(*, profile: Profile, api: MagentoClient, run: Run | None = None) -> int:
+    """Mirror the customers of registered subscribers not created in Emarsys yet (a
+    subscribers-only profile reads no customers, but a subscriber is created with their
+    customer's names). One request per 300; returns how many were mirrored."""
+    store = profile.source_client
+    assert store is not None
+    mirrored = Customer.objects.filter(store=store).values("magento_id")
+    wanted = [
+        int(i)
+        for i in ContactEntity.objects.filter(
+            profile=profile, remote_id="", customer_id__isnull=False
+        )
+        .exclude(customer_id__in=mirrored)
+        .values_list("customer_id", flat=True)
+        if i is not None
+    ]
+    filled = 0
+    for start in range(0, len(wanted), FILL_CHUNK):
+        chunk = wanted[start : start + FILL_CHUNK]
+        try:
+            found = api.customers_by_ids(chunk)
+        except ConnectorError as exc:
+            # Optional data (names): the subscriber is still created, without them.
+            logger.warning("profile=%s subscribers' customers not read: %s", profile.pk, exc)
+            return filled
+        for raw in found:
+            try:
+                customer_upsert(store, raw)
+            except (DatabaseError, KeyError, TypeError, ValueError) as exc:
+                runs.collection_error_reporter(run)("Magento customer", str(raw.get("id")), exc)
+                continue
+            filled += 1
+    return filled
 
 
 def guest_source_message(store: Client, settings: dict[str, Any]) -> str:

@@ -200,12 +200,14 @@ def emarsys_optin_sync(
             continue
         remote = consent.OPTED_IN if change.opt_in else consent.OPTED_OUT
         optin_apply(profile=profile, magento=magento, entity=entity, remote=remote, result=result)
-    if not result.failed and not result.deferred:
-        state = {**Profile.objects.only("state").get(pk=profile.pk).state}
-        state[CURSOR_STATE] = started.isoformat()
-        Profile.objects.filter(pk=profile.pk).update(state=state)
-        profile.state = state
-    elif result.deferred:
+    # Past this window only when all of it was applied or recorded; else the next sync
+    # reads the same window again (from this one's start, however long ago that is).
+    done = not result.failed and not result.deferred
+    state = {**Profile.objects.only("state").get(pk=profile.pk).state}
+    state[CURSOR_STATE] = (started if done else since).isoformat()
+    Profile.objects.filter(pk=profile.pk).update(state=state)
+    profile.state = state
+    if result.deferred:
         result.lines.append(
             (
                 "warning",

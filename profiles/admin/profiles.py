@@ -268,6 +268,15 @@ def _profile_context(
     return {
         # As saved (a rejected form must not show its values as if they were live).
         "saved_status": profile.status,
+        "job_runs": [
+            (job, title, profile.runs.filter(scope__job=job).order_by("-created_at").first())
+            for job, title in (
+                ("optin_sync", "Opt-in back-sync"),
+                ("reconcile", "Reconcile"),
+            )
+        ]
+        if profile.type == "emarsys_contact_sync"
+        else [],
         "saved_schedule": profile_schedule_words(profile),
         "can_change": can_change,
         "can_retry_failed": can_change and _entity_change_allowed(request, model_admin),

@@ -18,7 +18,8 @@ from django import forms
 from django.contrib.admin.widgets import AdminRadioSelect
 from django.db import models
 
-from profiles.models import Client, ClientType, Environment
+from profiles import registry
+from profiles.models import Client, ClientType, Environment, Profile
 
 EMARSYS_DEFAULT_BASE_URL = "https://api.emarsys.net/api/v2"
 PREFIX = "cred_"
@@ -210,7 +211,31 @@ class MagentoClientForm(ClientForm):
         stored = (self.instance.credentials or {}).get("subscribers_dsn")
         if data.get("subscribers_source") == "sql" and not (data.get("subscribers_dsn") or stored):
             self.add_error("subscribers_dsn", "The SQL source needs a DSN.")
+        if data.get("subscribers_source") and self.instance.pk:
+            for message in self._profile_conflicts(str(data["subscribers_source"])):
+                self.add_error("subscribers_source", message)
         return data
+
+    def _profile_conflicts(self, source: str) -> list[str]:
+        """Profiles reading this store that the new source could not serve (e.g. guest
+        subscribers from the customers' flag): refused, never silently reduced."""
+        candidate = Client.objects.get(pk=self.instance.pk)
+        candidate.settings = {
+            **(candidate.settings or {}),
+            "subscribers": {
+                **((candidate.settings or {}).get("subscribers") or {}),
+                "source": source,
+            },
+        }
+        out = []
+        for profile in Profile.objects.filter(source_client_id=self.instance.pk):
+            profile.source_client = candidate
+            try:
+                errors = registry.get(profile.type).validate_settings(profile)
+            except registry.UnknownProfileType:
+                continue
+            out += [f"Profile '{profile.name}': {m}" for m in errors.get("export_types", [])]
+        return out
 
     def apply_type_settings(self, client: Client) -> None:
         settings = dict(client.settings or {})

@@ -288,10 +288,30 @@ def config_load(data: dict[str, Any]) -> ConfigResult:
             _assign(
                 profile, values, result, label=f"profile {raw['name']}", path=path, errors=errors
             )
+        _check_profiles_of_changed_clients(result, errors)
         if errors:
             transaction.set_rollback(True)
             raise ConfigError(errors)
     return result
+
+
+def _check_profiles_of_changed_clients(result: ConfigResult, errors: list[str]) -> None:
+    """A client change (say a subscriber source that cannot serve guests) is checked
+    against the profiles that use it, even those the file does not mention."""
+    names = [
+        label.removeprefix("client ") for label in result.updated if label.startswith("client ")
+    ]
+    if not names:
+        return
+    for profile in Profile.objects.filter(source_client__name__in=names).select_related(
+        "source_client"
+    ):
+        try:
+            problems = registry.get(profile.type).validate_settings(profile)
+        except registry.UnknownProfileType:
+            continue
+        for key, messages in problems.items():
+            errors.extend(f"profile {profile.name}.{key}: {m}" for m in messages)
 
 
 def _keep_unmentioned_client_state(

@@ -1,5 +1,5 @@
-"""``python manage.py emarsys_contact export|optin-sync`` — the Emarsys contact sync from
-the command line, in the foreground.
+"""``python manage.py emarsys_contact export|optin-sync|reconcile`` — the Emarsys contact
+sync from the command line, in the foreground.
 
 Exit status: 0 when every contact succeeded, 1 when any contact failed, 2 for usage or
 configuration errors. Progress goes to stderr, the summary (and, with ``--dry-run``, each
@@ -15,8 +15,9 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from connectors.errors import ConnectorError
-from contacts.emarsys.optin import emarsys_optin_sync
+from contacts.emarsys.optin import OptInSyncResult, emarsys_optin_sync
 from contacts.emarsys.profile_type import TYPE_ID
+from contacts.emarsys.reconcile import emarsys_reconcile
 from contacts.emarsys.services import emarsys_initial_export
 from contacts.models import ContactEntity
 from contacts.services.entities import entities_reset, entities_retry
@@ -45,6 +46,12 @@ class Command(BaseCommand):
         export.add_argument("--dry-run", action="store_true", help="Print, send nothing.")
         optin = sub.add_parser("optin-sync", help="Apply Emarsys opt-in changes to Magento.")
         optin.add_argument("--profile", help="Profile name or id (default: the only one).")
+        reconcile = sub.add_parser(
+            "reconcile",
+            help="Compare every subscription in Magento and every opt-in in Emarsys, and "
+            "bring both into step.",
+        )
+        reconcile.add_argument("--profile", help="Profile name or id (default: the only one).")
 
     def handle(self, *args: Any, **options: Any) -> None:
         profiles = profiles_select(TYPE_ID, options.get("profile"))
@@ -58,6 +65,8 @@ class Command(BaseCommand):
                     run = self._export(profile, options)
                     done.append(run)
                     failed = failed or bool(run.failed) or run.status == "failed"
+                elif options["action"] == "reconcile":
+                    failed = self._reconcile(profile) or failed
                 else:
                     failed = self._optin(profile) or failed
         except runs.RunAlreadyActive as exc:
@@ -119,16 +128,26 @@ class Command(BaseCommand):
     def _optin(self, profile: Profile) -> bool:
         self.stderr.write("Fetching opt-in changes from Emarsys …")
         result = emarsys_optin_sync(profile=profile, trigger=RunTrigger.CLI)
+        return self._report(f"Opt-in sync of '{profile.name}'", result)
+
+    def _reconcile(self, profile: Profile) -> bool:
+        self.stderr.write("Reading every subscription in Magento and opt-in in Emarsys …")
+        result = emarsys_reconcile(profile=profile, trigger=RunTrigger.CLI)
+        return self._report(f"Reconcile of '{profile.name}'", result)
+
+    def _report(self, title: str, result: OptInSyncResult) -> bool:
         for level, line in result.lines:
             (self.stderr if level == "error" else self.stdout).write(line)
         rows = [
-            ("changes checked", result.checked),
+            ("contacts checked", result.checked),
             ("applied to Magento", result.applied),
+            ("queued for Emarsys", result.queued),
             ("already in step / echo", result.unchanged),
             ("not ours / no value", result.unknown),
+            ("deferred (being exported)", result.deferred),
             ("failed", result.failed),
         ]
-        self._table(f"Opt-in sync of '{profile.name}'", rows)
+        self._table(title, rows)
         return bool(result.failed)
 
     # -- output --------------------------------------------------------------------------------
