@@ -36,13 +36,22 @@ app.conf.update(
 app.autodiscover_tasks()
 
 
+_folders_made = False
+
+
 @signals.celeryd_init.connect
 @signals.beat_init.connect
+@signals.before_task_publish.connect
 def _ensure_broker_folders(**kwargs: object) -> None:
-    """The filesystem broker (embedded default) needs its folders to exist."""
+    """The filesystem broker (embedded default) needs its folders to exist — in workers,
+    in beat and in any process that queues a task (the CLI, ``simulate --demo-config``)."""
+    global _folders_made
+    if _folders_made:
+        return
     from django.conf import settings
 
     for key in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder"):
         folder = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get(key)
         if folder:
             Path(str(folder)).mkdir(parents=True, exist_ok=True)
+    _folders_made = True

@@ -227,7 +227,7 @@ def resolve(base: Base, magento: Magento, remote: Any, optin_map: Mapping[str, A
         )
     if e_changed and not m_changed:
         status = status_for(now_remote)
-        return _to_magento(now_remote, status, magento, "Changed in Emarsys")
+        return _to_magento(now_remote, status, magento, "")
     # Both changed since the last sync.
     assert wanted is not None
     if normal(wanted) == now_remote:
