@@ -116,6 +116,12 @@ class ContactEntity(QueueEntity):
         null=True, blank=True, help_text="Magento subscriber ID (Emarsys profiles)"
     )
     email = models.TextField(blank=True, help_text="Contact email address")
+    email_key = models.CharField(
+        max_length=255,
+        blank=True,
+        default="",
+        help_text="The e-mail as matched: lower-cased, without whitespace (shared e-mails).",
+    )
 
     class Meta:
         verbose_name = "contact entity"
@@ -139,6 +145,7 @@ class ContactEntity(QueueEntity):
             ),
             models.Index(fields=["profile", "status"], name="contact_status_idx"),
             models.Index(fields=["profile", "email"], name="contact_email_idx"),
+            models.Index(fields=["profile", "email_key"], name="contact_email_key_idx"),
         ]
 
     def __str__(self) -> str:

@@ -22,6 +22,8 @@ import re
 from datetime import datetime, time, timedelta
 from typing import Any
 
+from contacts.services import sharing
+
 REALTIME_FAILSAFE = "realtime_failsafe"
 BACKGROUND_ONLY = "background_only"
 SYNC_MODES = (REALTIME_FAILSAFE, BACKGROUND_ONLY)
@@ -58,6 +60,7 @@ CONFIG_KEYS = (
     "optin_map",
     "field_mapping",
     "webhook_secret",
+    *sharing.CONFIG_KEYS,
 )
 
 _RUNTIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
@@ -75,6 +78,8 @@ def default_settings() -> dict[str, Any]:
         "optin_map": dict(DEFAULT_OPTIN_MAP),
         "field_mapping": [dict(row) for row in DEFAULT_FIELD_MAPPING],
         "webhook_secret": "",
+        "shared_email": sharing.FLAG,
+        "website_priority": [],
     }
 
 
@@ -117,6 +122,9 @@ def validate(settings: dict[str, Any]) -> dict[str, list[str]]:
         add(key, message)
     for message in mapping_errors(s["field_mapping"]):
         add("field_mapping", message)
+    for key, messages in sharing.sharing_validate(s).items():
+        for message in messages:
+            add(key, message)
     secret = s["webhook_secret"]
     if not isinstance(secret, str):
         add("webhook_secret", "The webhook secret is a string.")
@@ -194,6 +202,7 @@ def from_config(values: dict[str, Any]) -> dict[str, Any]:
         out["optin_map"] = {
             str(k): (int(v) if str(v) in ("1", "2") else "") for k, v in out["optin_map"].items()
         }
+    out.update(sharing.sharing_from_config(values))
     if isinstance(out.get("field_mapping"), list):
         out["field_mapping"] = [_with_emarsys_type(row) for row in out["field_mapping"]]
     if isinstance(out.get("poll_interval_minutes"), str) and out["poll_interval_minutes"].isdigit():

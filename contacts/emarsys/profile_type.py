@@ -26,6 +26,7 @@ from contacts.emarsys.reevaluate import reevaluation_preview
 from contacts.emarsys.stages import ContactData, ContactUpsert, FailsafeQueueAndLog
 from contacts.emarsys.upsert import Upserter
 from contacts.models import ContactEntity, Customer, DeliveryAttempt, Subscriber
+from contacts.services.sharing import sharing_note
 from profiles import registry
 from profiles.models import Profile, Run
 from profiles.pipeline import BatchContext
@@ -98,6 +99,9 @@ class EmarsysContactSync(registry.ProfileType):
         if entity.remote_id:
             notes.append(f"Emarsys internal id {entity.remote_id}: later updates key on it.")
         notes.append(optin_note(entity))
+        shared = sharing_note(profile, entity)
+        if shared:
+            notes.append(shared)
         return {
             "source": {
                 "customer": customer.raw if customer else None,

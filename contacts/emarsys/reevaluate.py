@@ -22,7 +22,7 @@ from contacts.models import ContactEntity
 from profiles.models import Profile, QueueStatus
 
 STATE_KEY = "applied_settings"
-PAYLOAD_KEYS = ("field_mapping", "optin_map", "export_types")
+PAYLOAD_KEYS = ("field_mapping", "optin_map", "export_types", "shared_email", "website_priority")
 LIST_KEYS = {"customers": "customers_list", "subscribers": "subscribers_list"}
 LISTED = "listed"  # entity metadata: {kind: the list name the contact was added to}
 

@@ -26,6 +26,7 @@ from contacts.emarsys.mapping import (
 )
 from contacts.emarsys.upsert import Upserter
 from contacts.models import Customer, GuestBuyer, Subscriber
+from contacts.services.sharing import SharedEmails, sharing_applies
 from profiles.pipeline import BatchContext, Generator, Outcome, Processor, QueueAndLog, WorkItem
 
 
@@ -136,8 +137,12 @@ class ContactData(Generator):
         )
         for warning in schema.warnings:
             ctx.log(warning, level="warning")
+        shared = SharedEmails(ctx.profile, [i.entity for i in items])
+        in_batch = [i.entity.pk for i in items]
         for item in open_items:
             entity = item.entity
+            if not sharing_applies(ctx, item, shared, in_batch):
+                continue
             subscriber = subscribers.get(entity.subscriber_id)
             content = person_content(
                 customer=customers.get(entity.customer_id),

@@ -21,8 +21,10 @@ from contacts.freeagent.resolve import (
     person_for_entity,
 )
 from contacts.models import ContactEntity, Customer, DeliveryAttempt
+from contacts.services import sharing
 from contacts.services.entities import entity_mark_pending, entity_rekey
 from contacts.services.mirror import customers_read, guests_read
+from contacts.services.sharing import SharedEmails, sharing_applies
 from profiles import registry
 from profiles.models import Profile, Run
 from profiles.pipeline import BatchContext, Generator, Outcome, Processor, QueueAndLog, WorkItem
@@ -45,11 +47,16 @@ class ContactData(Generator):
 
     def process(self, ctx: BatchContext, items: Sequence[WorkItem]) -> None:
         locales = {int(k): v for k, v in (ctx.profile.state.get(LOCALES_STATE) or {}).items()}
+        shared = SharedEmails(ctx.profile, [i.entity for i in items])
+        in_batch = [i.entity.pk for i in items]
         for item in items:
-            if not item.done:
-                contact_generate(
-                    profile=ctx.profile, item=item, store_locales=locales, dry_run=ctx.dry_run
-                )
+            if item.done:
+                continue
+            if not sharing_applies(ctx, item, shared, in_batch):
+                continue
+            contact_generate(
+                profile=ctx.profile, item=item, store_locales=locales, dry_run=ctx.dry_run
+            )
 
 
 class ContactCreation(Processor):
@@ -77,6 +84,20 @@ class FreeAgentContactExport(registry.ProfileType):
     source_client_type = "magento"
     target_client_type = "freeagent"
     stages = [ContactData, ContactCreation, QueueAndLog]
+    config_keys = sharing.CONFIG_KEYS
+
+    def default_settings(self) -> dict[str, Any]:
+        return {"shared_email": sharing.FLAG, "website_priority": []}
+
+    def validate_settings(self, profile: Profile) -> dict[str, list[str]]:
+        return sharing.sharing_validate(profile.settings)
+
+    def settings_from_config(self, values: dict[str, Any]) -> dict[str, Any]:
+        return {**self.default_settings(), **sharing.sharing_from_config(values)}
+
+    def settings_to_config(self, settings: dict[str, Any]) -> dict[str, Any]:
+        rule, websites = sharing.sharing_settings(settings)
+        return {"shared_email": rule, "website_priority": websites}
 
     @property
     def entity_model(self) -> type[ContactEntity]:
@@ -177,6 +198,9 @@ class FreeAgentContactExport(registry.ProfileType):
             .order_by("-created_at", "-pk")
             .first()
         )
+        shared = sharing.sharing_note(profile, entity)
+        if shared:
+            notes.append(shared)
         intent = entity_intent(entity)
         if intent:
             notes.append(

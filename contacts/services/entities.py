@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from contacts.models import ContactEntity
+from contacts.people import email_key
 from profiles.models import Profile, QueueStatus, SyncStatus
 
 
@@ -39,6 +40,7 @@ def entity_mark_pending(
                     profile=profile,
                     person_key=person_key,
                     email=email,
+                    email_key=email_key(email)[:255],
                     customer_id=customer_id,
                     subscriber_id=subscriber_id,
                     metadata=meta,
@@ -56,6 +58,7 @@ def entity_mark_pending(
         "metadata": {**(entity.metadata or {}), **meta},
         "collected_at": now,
         "email": email or entity.email,
+        "email_key": email_key(email or entity.email)[:255],
         "queue_status": QueueStatus.PENDING,
         "next_attempt_at": None,
         "attempts": 0,

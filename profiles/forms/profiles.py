@@ -45,8 +45,31 @@ COMMON_FIELDSETS: list[tuple[str | None, dict[str, Any]]] = [
 ]
 
 
+IDENTITY_FIELDSET: tuple[str | None, dict[str, Any]] = (
+    "Shared e-mail addresses",
+    {
+        "fields": ["shared_email", "website_priority"],
+        "description": "Magento can hold one e-mail address for several people (customer "
+        "accounts per website, a guest buyer of another website). FreeAgent and Emarsys would "
+        "make them one contact with a mixed record. Choose what happens.",
+    },
+)
+
+
 class ProfileForm(forms.ModelForm):
     """Common settings. The type is chosen before the form is shown and never changes."""
+
+    shared_email = forms.ChoiceField(
+        label="When several people share an e-mail",
+        widget=AdminRadioSelect(attrs={"class": "radiolist"}),
+        choices=[],
+        required=False,
+    )
+    website_priority = forms.CharField(
+        label="Website priority",
+        required=False,
+        help_text="Magento website ids, first wins, e.g. “2, 1” (for the website priority rule).",
+    )
 
     type_id: ClassVar[str] = ""
     # Fields whose errors are shown elsewhere (collected by _update_errors).
@@ -111,6 +134,7 @@ class ProfileForm(forms.ModelForm):
             field.required = True
         if not self.instance.pk and ptype is not None and not self.instance.settings:
             self.instance.settings = ptype.default_settings()
+        self._init_sharing()
         if ptype is not None:
             for name in ptype.unused_fields:
                 self.fields.pop(name, None)  # no effect for this type: not shown
@@ -122,6 +146,26 @@ class ProfileForm(forms.ModelForm):
                     setattr(self.instance, name, value)
                     if name in self.fields and not self.is_bound:
                         self.initial[name] = value
+
+    def _init_sharing(self) -> None:
+        from contacts.services import sharing
+
+        if "shared_email" not in self.fields:
+            return
+        self.fields["shared_email"].choices = list(sharing.RULE_LABELS.items())  # type: ignore[attr-defined]
+        rule, websites = sharing.sharing_settings(self.instance.settings)
+        self.fields["shared_email"].initial = rule
+        self.fields["website_priority"].initial = ", ".join(str(w) for w in websites)
+
+    def clean(self) -> dict[str, Any]:
+        data: dict[str, Any] = super().clean() or {}
+        if "shared_email" in self.fields:
+            websites = [w.strip() for w in str(data.get("website_priority") or "").split(",")]
+            settings = dict(self.instance.settings or {})
+            settings["shared_email"] = data.get("shared_email") or "flag"
+            settings["website_priority"] = [int(w) if w.isdigit() else w for w in websites if w]
+            self.instance.settings = settings
+        return data
 
     def clean_type(self) -> str:
         if self.instance.pk and self.instance.type != self.type_id:
@@ -171,7 +215,11 @@ def profile_fieldsets(type_id: str) -> list[tuple[str | None, dict[str, Any]]]:
     except registry.UnknownProfileType:
         ptype = None
     unused = ptype.unused_fields if ptype is not None else frozenset()
-    sections = COMMON_FIELDSETS + (EMARSYS_FIELDSETS if type_id == EMARSYS_TYPE else [])
+    sections = [
+        *COMMON_FIELDSETS,
+        *(EMARSYS_FIELDSETS if type_id == EMARSYS_TYPE else []),
+        IDENTITY_FIELDSET,
+    ]
     out: list[tuple[str | None, dict[str, Any]]] = []
     for name, options in sections:
         fields = [f for f in options["fields"] if f not in unused]

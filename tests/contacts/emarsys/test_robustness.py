@@ -385,7 +385,7 @@ def test_lock_ttl_outlasts_the_longest_hold(env):
     assert settings.CELERY_TASK_TIME_LIMIT <= upsert.LOCK_TTL
 
 
-def test_two_new_people_adopting_one_existing_contact_do_not_flip_its_customer_id(env):
+def test_two_new_people_sharing_one_existing_contact_are_flagged_and_nothing_is_sent(env):
     cid = schema_resolve(profile=env.profile, api=emarsys_client(env.emarsys))
     existing = seed_contact(env, **{"3": "shared@example.com", "1": "Imported"})
     first, second = _two_customers_one_email(env)
@@ -394,12 +394,35 @@ def test_two_new_people_adopting_one_existing_contact_do_not_flip_its_customer_i
 
     (contact,) = env.contacts()
     assert contact["id"] == existing
+    assert cid.identity.customer_field not in contact["fields"]  # nobody wrote to it
+    assert contact["fields"]["1"] == "Imported"
+    for person in (first, second):
+        entity = ContactEntity.objects.get(customer_id=person["id"])
+        assert entity.status == SyncStatus.AMBIGUOUS
+        assert "shares the e-mail shared@example.com" in entity.message["text"]
+        assert entity.remote_id == ""
+
+
+def test_with_the_newest_rule_the_most_recently_updated_person_owns_the_contact(env):
+    cid = schema_resolve(profile=env.profile, api=emarsys_client(env.emarsys))
+    existing = seed_contact(env, **{"3": "shared@example.com", "1": "Imported"})
+    first, second = _two_customers_one_email(env)
+    env.profile.settings = {**env.profile.settings, "shared_email": "newest"}
+    env.profile.save()
+    env.patch_customer(first["id"], firstname="Newest")  # the later update
+
+    sync(env)
+
+    (contact,) = env.contacts()
+    assert contact["id"] == existing
     assert contact["fields"][cid.identity.customer_field] == str(first["id"])
-    adopted = ContactEntity.objects.get(customer_id=first["id"])
-    other = ContactEntity.objects.get(customer_id=second["id"])
-    assert adopted.remote_id == existing
-    assert other.status == SyncStatus.AMBIGUOUS
-    assert "one e-mail cannot be two Emarsys contacts" in other.message["text"]
+    assert contact["fields"]["1"] == "Newest"
+    owner = ContactEntity.objects.get(customer_id=first["id"])
+    secondary = ContactEntity.objects.get(customer_id=second["id"])
+    assert owner.remote_id == existing
+    assert secondary.status == SyncStatus.SKIPPED
+    assert secondary.remote_id == ""
+    assert "Secondary" in secondary.message["text"]
 
 
 def test_new_ids_are_written_before_the_create_lock_is_released(env, monkeypatch):

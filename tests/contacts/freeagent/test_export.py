@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from contacts.models import ContactEntity, DeliveryAttempt
-from profiles.models import RunStatus, RunTrigger
+from profiles.models import RunStatus, RunTrigger, SyncStatus
 from profiles.services import runs
 
 pytestmark = pytest.mark.django_db
@@ -439,12 +439,29 @@ def test_a_crash_after_the_post_is_linked_even_after_other_writes_moved_on(world
     assert entity.remote_id == anns[0]["url"]
 
 
-def test_two_people_with_one_email_in_one_batch_make_one_contact(world, monkeypatch):
+def test_two_people_sharing_an_email_are_flagged_and_nothing_is_created(world):
+    world.add_customer(email="kay@example.com", firstname="Kay", lastname="One", website_id=1)
+    world.add_customer(email="KAY@example.com", firstname="Kay", lastname="Two", website_id=2)
+    profile = world.profile()
+
+    run = export(profile)
+
+    assert (run.created, run.failed) == (0, 2), run.summary
+    assert world.fa_contacts() == []
+    for entity in ContactEntity.objects.filter(profile=profile):
+        assert entity.status == SyncStatus.AMBIGUOUS
+        assert "shares the e-mail kay@example.com" in entity.message["text"]
+
+
+def test_two_writers_of_one_email_make_one_contact(world, monkeypatch):
     """The create lock covers the link: a second create of the e-mail cannot slip between
-    the POST and the link (forced interleaving)."""
+    the POST and the link (forced interleaving). Two people of one profile never get here
+    (the shared e-mail rule stops them first); two profiles writing to one FreeAgent account
+    do — the rule is switched off here to play that race inside one batch."""
     from contacts.freeagent import export as fa_export
     from contacts.freeagent import profile_type as fa_type
 
+    monkeypatch.setattr(fa_type, "sharing_applies", lambda *args: True)
     monkeypatch.setattr(fa_export, "LOCK_WAIT", 0.3)
     world.add_customer(email="sam@example.com", firstname="Sam", lastname="One", website_id=1)
     world.add_customer(email="sam@example.com", firstname="Sam", lastname="Two", website_id=2)
