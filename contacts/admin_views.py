@@ -125,6 +125,14 @@ def explain_page(
         "last_dry": last_dry,
         "can_change": admin.has_change_permission(request, entity),
         "can_fetch_remote": _can_fetch_remote(entity),
+        "can_resolve": entity.status == "ambiguous"
+        or bool((entity.metadata or {}).get("identity"))
+        or (
+            bool(entity.email_key)
+            and ContactEntity.objects.filter(profile=profile, email_key=entity.email_key)
+            .exclude(pk=entity.pk)
+            .exists()
+        ),
         "remote_fetched": fetched is not None,
         "entity_list": f"{reverse('admin:contacts_contactentity_changelist')}"
         f"?profile__id__exact={profile.pk}",

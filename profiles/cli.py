@@ -128,3 +128,34 @@ def exit_code_for(runs: list[Run]) -> int:
 
 
 Writer = Callable[[str], None]
+
+
+def add_decision_arguments(parser: object) -> None:
+    """``--link ENTITY_ID=REMOTE_ID`` and ``--secondary ENTITY_ID`` (both repeatable)."""
+    add = parser.add_argument  # type: ignore[attr-defined]
+    add(
+        "--link",
+        action="append",
+        default=[],
+        metavar="ENTITY_ID=REMOTE_ID",
+        help="Link this contact to the chosen remote contact (a person's decision).",
+    )
+    add(
+        "--secondary",
+        action="append",
+        default=[],
+        type=int,
+        metavar="ENTITY_ID",
+        help="This contact shares its e-mail with another person and never writes.",
+    )
+
+
+def parse_links(values: list[str]) -> list[tuple[int, str]]:
+    """``["12=https://…/contacts/5"]`` → ``[(12, "https://…/contacts/5")]``."""
+    out = []
+    for value in values:
+        entity, sep, remote = value.partition("=")
+        if not sep or not entity.strip().isdigit() or not remote.strip():
+            raise usage_error(f"--link takes ENTITY_ID=REMOTE_ID, not {value!r}.")
+        out.append((int(entity), remote.strip()))
+    return out

@@ -20,12 +20,15 @@ from profiles.models import Client
 # we hold: our own writes move that mark and would hide contacts others created meanwhile.
 OVERLAP = timedelta(seconds=60)
 WATERMARK_KEY = "freeagent_contacts_fetched_at"
+CHUNK = 500  # ids per IN (...) list
 
 
 @dataclass
 class CacheRefresh:
     fetched: int = 0
     full: bool = False
+    removed: int = 0  # cached contacts FreeAgent no longer has (a full read only)
+    requeued: int = 0  # contacts of our profiles re-evaluated because of what changed
 
 
 def _remote_time(value: Any) -> datetime | None:
@@ -65,12 +68,52 @@ def remote_contacts_collect(
         if mark is not None and RemoteContact.objects.filter(client=client).exists():
             since = mark - OVERLAP
     result = CacheRefresh(full=since is None)
+    seen: set[str] = set()
+    keys: set[str] = set()
     for contact in api.list_contacts(view="all", sort="updated_at", updated_since=since):
-        remote_contact_store(client, contact)
+        row = remote_contact_store(client, contact)
+        seen.add(row.url)
+        keys.add(row.email_key)
         result.fetched += 1
+    gone_urls: list[str] = []
+    if result.full:
+        # A complete listing is the truth: what it lacks was deleted in FreeAgent.
+        cached = RemoteContact.objects.filter(client=client).values_list("url", flat=True)
+        gone_urls = [url for url in cached.iterator(chunk_size=2000) if url not in seen]
+        for start in range(0, len(gone_urls), CHUNK):
+            result.removed += RemoteContact.objects.filter(
+                client=client, url__in=gone_urls[start : start + CHUNK]
+            ).delete()[0]
+    result.requeued = _requeue_affected(client, None if result.full else keys, gone_urls)
     if moves_watermark:
         _watermark_save(client, started)
     return result
+
+
+def _requeue_affected(client: Client, keys: set[str] | None, gone_urls: list[str]) -> int:
+    """Contacts whose picture changed are decided again by the next run: an ambiguity
+    whose remote duplicates are gone clears on its own (``keys`` None: after a full read,
+    every ambiguous one), and a link to a deleted contact is noticed now rather than when
+    its customer next changes."""
+    from contacts.models import ContactEntity
+    from profiles.models import QueueStatus, SyncStatus
+
+    entities = ContactEntity.objects.filter(profile__client=client).exclude(
+        queue_status=QueueStatus.PROCESSING
+    )
+    again = {"queue_status": QueueStatus.PENDING, "next_attempt_at": None}
+    ambiguous = entities.filter(status=SyncStatus.AMBIGUOUS)
+    if keys is None:
+        count = ambiguous.update(**again)
+    else:
+        wanted = sorted(k for k in keys if k)
+        count = sum(
+            ambiguous.filter(email_key__in=wanted[i : i + CHUNK]).update(**again)
+            for i in range(0, len(wanted), CHUNK)
+        )
+    for start in range(0, len(gone_urls), CHUNK):
+        count += entities.filter(remote_id__in=gone_urls[start : start + CHUNK]).update(**again)
+    return count
 
 
 def _watermark(client: Client) -> datetime | None:

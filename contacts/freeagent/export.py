@@ -43,6 +43,7 @@ from contacts.freeagent.cache import (
 from contacts.freeagent.mapping import field_changes, field_diff
 from contacts.models import ContactEntity, DeliveryAttempt, RemoteContact
 from contacts.people import email_key
+from contacts.services.sharing import decision_of
 from profiles.models import ApiBehaviour, Client, Profile, Run
 from profiles.pipeline import Outcome, WorkItem
 
@@ -177,6 +178,15 @@ class ContactWriter:
         ):
             previous = self._catch_up_unfinished_create(entity)
             existing = remote_contacts_by_email(self.client, email)
+            if decision_of(entity).get("choice") == "separate":
+                # Its own contact: only one nobody of this profile is linked to can be it
+                # (an earlier create of ours whose link was never written).
+                taken = set(
+                    ContactEntity.objects.filter(
+                        profile=self.profile, remote_id__in=[m.url for m in existing]
+                    ).values_list("remote_id", flat=True)
+                )
+                existing = [m for m in existing if m.url not in taken]
             if previous and email_key(previous) != email_key(email):
                 existing += [
                     m

@@ -15,6 +15,7 @@ from contacts.freeagent.cache import remote_contact_get, remote_contacts_by_emai
 from contacts.freeagent.mapping import contact_payload, field_changes, field_diff, payload_hash
 from contacts.models import ContactEntity, Customer, GuestBuyer, RemoteContact
 from contacts.people import Person, email_key, person_from_customer, person_from_guest
+from contacts.services.sharing import decision_of
 from profiles.models import ApiBehaviour, Client, Profile
 from profiles.pipeline import Outcome, WorkItem
 
@@ -69,6 +70,9 @@ def contact_resolve(*, client: Client, entity: ContactEntity, email: str) -> Res
         return Resolution(
             target=RemoteContact(client=client, url=entity.remote_id, data={}), how="stored link"
         )
+    if decision_of(entity).get("choice") == "separate":
+        # A person decided this one gets a contact of its own, whoever shares the e-mail.
+        return Resolution(how="new (a separate contact, decided by a person)")
     emails = {email_key(email)}
     intent = entity_intent(entity)
     if intent.get("email"):

@@ -20,11 +20,13 @@ from contacts.emarsys.profile_type import TYPE_ID
 from contacts.emarsys.reconcile import emarsys_reconcile
 from contacts.emarsys.services import emarsys_initial_export
 from contacts.models import ContactEntity
+from contacts.services.decide_cli import decisions_apply, wants_decisions
 from contacts.services.entities import entities_reset, entities_retry
 from profiles.cli import (
     EXIT_FAILURES,
     EXIT_USAGE,
     ProgressBar,
+    add_decision_arguments,
     profiles_select,
     run_summary_table,
     usage_error,
@@ -52,6 +54,13 @@ class Command(BaseCommand):
             "bring both into step.",
         )
         reconcile.add_argument("--profile", help="Profile name or id (default: the only one).")
+        imp = sub.add_parser(
+            "import",
+            help="Record a decision: --link a contact to an Emarsys contact, or make "
+            "it --secondary.",
+        )
+        imp.add_argument("--profile", help="Profile name or id (default: the only one).")
+        add_decision_arguments(imp)
 
     def handle(self, *args: Any, **options: Any) -> None:
         profiles = profiles_select(TYPE_ID, options.get("profile"))
@@ -67,6 +76,12 @@ class Command(BaseCommand):
                     failed = failed or bool(run.failed) or run.status == "failed"
                 elif options["action"] == "reconcile":
                     failed = self._reconcile(profile) or failed
+                elif options["action"] == "import":
+                    if not wants_decisions(options):
+                        raise usage_error("import needs --link ENTITY_ID=REMOTE_ID or --secondary.")
+                    if len(profiles) > 1:
+                        raise usage_error("--link and --secondary need --profile.")
+                    failed = bool(decisions_apply(profile, options, self.stdout.write)) or failed
                 else:
                     failed = self._optin(profile) or failed
         except runs.RunAlreadyActive as exc:

@@ -16,11 +16,13 @@ from contacts.freeagent.cache import remote_contacts_collect
 from contacts.freeagent.link import contacts_import
 from contacts.freeagent.profile_type import TYPE_ID
 from contacts.models import RemoteContact
+from contacts.services.decide_cli import decisions_apply, wants_decisions
 from contacts.services.entities import entities_for_ids, entities_retry
 from profiles.cli import (
     EXIT_FAILURES,
     EXIT_USAGE,
     ProgressBar,
+    add_decision_arguments,
     exit_code_for,
     profiles_select,
     run_summary_table,
@@ -47,8 +49,21 @@ class Command(BaseCommand):
         export.add_argument(
             "--dry-run", action="store_true", help="Show each payload and diff; send nothing."
         )
-        imp = sub.add_parser("import", help="Link existing FreeAgent contacts by e-mail.")
+        imp = sub.add_parser(
+            "import",
+            help="Link existing FreeAgent contacts by e-mail, or as decided with --link, "
+            "--secondary, --separate.",
+        )
         imp.add_argument("--profile", help="Profile name or id (default: all).")
+        add_decision_arguments(imp)
+        imp.add_argument(
+            "--separate",
+            action="append",
+            default=[],
+            type=int,
+            metavar="ENTITY_ID",
+            help="This contact gets a FreeAgent contact of its own, even if it shares its e-mail.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         profiles = profiles_select(TYPE_ID, options.get("profile"))
@@ -75,6 +90,15 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"{client.name}: {result.fetched} contact(s) fetched ({how}); {total} cached."
             )
+            if result.removed:
+                self.stdout.write(
+                    f"  {result.removed} deleted in FreeAgent: removed from the cache."
+                )
+            if result.requeued:
+                self.stdout.write(
+                    f"  {result.requeued} contact(s) of our profiles queued to be decided again "
+                    "(ambiguities whose duplicates changed, links to deleted contacts)."
+                )
         return 0
 
     # -- export -------------------------------------------------------------------------------
@@ -145,6 +169,10 @@ class Command(BaseCommand):
 
     # -- import -------------------------------------------------------------------------------
     def _import(self, profiles: list[Any], options: dict[str, Any]) -> int:
+        if wants_decisions(options):
+            if len(profiles) > 1:
+                raise usage_error("--link, --secondary and --separate need --profile.")
+            return decisions_apply(profiles[0], options, self.stdout.write)
         code = 0
         for profile in profiles:
             report = contacts_import(profile=profile)
