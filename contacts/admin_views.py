@@ -23,6 +23,7 @@ from django.views.decorators.http import require_POST
 from connectors.errors import ConnectorError
 from contacts.models import ContactEntity, DeliveryAttempt
 from contacts.services.entities import entities_reset, entities_retry
+from contacts.services.refresh import entities_refresh
 from profiles import registry
 from profiles.admin_views import start_run
 from profiles.models import Profile, QueueStatus, RunEvent
@@ -156,7 +157,14 @@ def _explain_url(entity: ContactEntity) -> str:
 def entity_dry_run(request: HttpRequest, admin: ModelAdmin[ContactEntity], pk: int) -> HttpResponse:
     """Dry-run this one contact: what would be sent, field by field; nothing is sent."""
     entity = _entity_for_change(admin, request, pk)
+    _refresh(admin, request, entity)
     return start_run(admin, request, entity.profile, dry_run=True, entity_ids=[entity.pk])
+
+
+def _refresh(admin: ModelAdmin[ContactEntity], request: HttpRequest, entity: ContactEntity) -> None:
+    """Read the person from Magento first (what the run shows and sends is current)."""
+    for problem in entities_refresh(profile=entity.profile, entities=[entity]):
+        admin.message_user(request, problem, messages.WARNING)
 
 
 @require_POST
@@ -168,6 +176,7 @@ def entity_export_now(
     if entity.queue_status == QueueStatus.PROCESSING:
         admin.message_user(request, "This contact is being processed right now.", messages.WARNING)
         return HttpResponseRedirect(_explain_url(entity))
+    _refresh(admin, request, entity)
     entities_retry(ContactEntity.objects.filter(pk=entity.pk))
     return start_run(admin, request, entity.profile, entity_ids=[entity.pk])
 

@@ -22,6 +22,7 @@ from contacts.emarsys.services import emarsys_initial_export
 from contacts.models import ContactEntity
 from contacts.services.decide_cli import decisions_apply, wants_decisions
 from contacts.services.entities import entities_reset, entities_retry
+from contacts.services.refresh import entities_refresh
 from profiles.cli import (
     EXIT_FAILURES,
     EXIT_USAGE,
@@ -123,6 +124,9 @@ class Command(BaseCommand):
                         f"Profile '{profile.name}' has no entity {options['entity_id']}.",
                         returncode=EXIT_USAGE,
                     )
+                # Read from Magento first: the run shows and sends what Magento has now.
+                for problem in entities_refresh(profile=profile, entities=qs):
+                    self.stderr.write(problem)
                 # Named explicitly: send it even if unchanged (a dry run only re-checks it).
                 (entities_retry if dry_run else entities_reset)(qs)
                 entity_ids = [options["entity_id"]]

@@ -18,6 +18,7 @@ from contacts.freeagent.profile_type import TYPE_ID
 from contacts.models import RemoteContact
 from contacts.services.decide_cli import decisions_apply, wants_decisions
 from contacts.services.entities import entities_for_ids, entities_retry
+from contacts.services.refresh import entities_refresh
 from profiles.cli import (
     EXIT_FAILURES,
     EXIT_USAGE,
@@ -110,6 +111,10 @@ class Command(BaseCommand):
             # Validate first, then queue the named contacts whatever their state (a failed,
             # ambiguous or complete contact is exactly what one asks for by id).
             self._check_ids(profiles[0], options["ids"])
+            for problem in entities_refresh(
+                profile=profiles[0], entities=entities_for_ids(profiles[0], options["ids"])
+            ):
+                self.stderr.write(problem)
             if not options["dry_run"]:
                 entities_retry(entities_for_ids(profiles[0], options["ids"]))
         for profile in profiles:
