@@ -22,6 +22,7 @@ from profiles.models import (
     SyncStatus,
 )
 from profiles.services.clients import client_connection_state
+from profiles.services.pause import profile_paused_by
 
 AUTH_MARKERS = ("refused the credentials", "AuthError", "reconnect the client")
 RECENT = timedelta(days=1)
@@ -69,7 +70,21 @@ def attention_items(user: Any = None) -> list[Attention]:
             ),
         )
         base = f"{entity_list}?profile__id__exact={profile.pk}"
-        if counts["auth"]:
+        refused = profile_paused_by(profile)
+        if refused is not None:
+            items.append(
+                Attention(
+                    "error",
+                    f"{profile.name}: paused — {refused.name if show_clients else 'a client'} "
+                    "refused the credentials. Contacts wait without using up attempts; runs "
+                    "resume after a reconnect or a successful Test connection.",
+                    reverse("admin:profiles_client_change", args=[refused.pk])
+                    if show_clients
+                    else reverse("admin:profiles_profile_change", args=[profile.pk]),
+                    "Reconnect" if show_clients else "Review",
+                )
+            )
+        elif counts["auth"]:
             items.append(
                 Attention(
                     "error",

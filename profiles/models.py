@@ -69,6 +69,14 @@ class Client(models.Model):
     collected_at = models.DateTimeField(
         null=True, blank=True, help_text="When the configuration data was collected."
     )
+    refused_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When the remote system last refused the credentials; the profiles using "
+        "this client are paused until a reconnect or a successful test.",
+    )
+    refused_reason = models.TextField(blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

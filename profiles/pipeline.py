@@ -35,6 +35,7 @@ class Outcome(enum.StrEnum):
     FAILED = "failed"  # permanent: needs a person
     RETRY = "retry"  # transient: try again later
     AMBIGUOUS = "ambiguous"  # counted as failed: needs a person
+    PAUSED = "paused"  # the client's credentials were refused: not the contact's fault
 
 
 @dataclass
@@ -177,10 +178,10 @@ class QueueAndLog(PostProcessor):
                 counts[self._apply(ctx, item, now)] += 1
             self._bump(ctx.run, counts)
         for item in items:
-            if item.outcome in (Outcome.FAILED, Outcome.AMBIGUOUS, Outcome.RETRY):
+            if item.outcome in (Outcome.FAILED, Outcome.AMBIGUOUS, Outcome.RETRY, Outcome.PAUSED):
                 ctx.log(
                     f"{item.entity} {item.outcome.value}: {item.message}",
-                    level="warning" if item.outcome == Outcome.RETRY else "error",
+                    level="warning" if item.outcome in (Outcome.RETRY, Outcome.PAUSED) else "error",
                     entity_id=item.entity.pk,
                 )
 
@@ -212,7 +213,13 @@ class QueueAndLog(PostProcessor):
         if item.details:
             message["details"] = item.details
         counter: str
-        if outcome == Outcome.RETRY:
+        if outcome == Outcome.PAUSED:
+            # Waits for the client to be reconnected (no due time: not claimable until the
+            # pause ends, see profiles.services.pause): no attempt used up, nothing failed.
+            entity.queue_status = QueueStatus.RETRY
+            entity.next_attempt_at = None
+            counter = "retried"
+        elif outcome == Outcome.RETRY:
             entity.attempts += 1
             if profile.enable_retry_on_failure and entity.attempts < profile.retry_max_attempts:
                 entity.next_attempt_at, note = self.retry_schedule(ctx, item, now)

@@ -7,7 +7,7 @@ import logging
 from celery import shared_task
 
 from profiles.models import Profile, RunTrigger
-from profiles.services import retention, runs
+from profiles.services import pause, retention, runs
 
 logger = logging.getLogger(__name__)
 
@@ -21,6 +21,14 @@ def run_profile_scheduled(profile_id: int) -> None:
         return
     if not profile.status:
         logger.info("profile %s has its schedule disabled; not running", profile_id)
+        return
+    refused = pause.profile_paused_by(profile)
+    if refused is not None:
+        logger.info(
+            "profile %s is paused: client %s refused the credentials; not running",
+            profile_id,
+            refused.pk,
+        )
         return
     try:
         runs.run_start(profile=profile, trigger=RunTrigger.SCHEDULE)

@@ -23,6 +23,7 @@ from contacts.services.mirror import customer_upsert, magento_time, subscriber_u
 from profiles.models import Profile, QueueStatus, Run, RunTrigger
 from profiles.services import runs
 from profiles.services.connections import magento_client
+from profiles.services.pause import profile_paused_by
 
 logger = logging.getLogger("contactsync.emarsys_contact_sync")
 
@@ -130,6 +131,9 @@ def emarsys_realtime_sync(*, profile: Profile, event: dict[str, Any]) -> Run | N
         return None  # nothing changed, or the daily background run will send it
     if not profile.status:
         logger.info("profile=%s is disabled: %s queued, not synced (%s).", profile.pk, kind, keys)
+        return None
+    if profile_paused_by(profile) is not None:
+        logger.info("profile=%s is paused (credentials refused): %s queued.", profile.pk, kind)
         return None
     try:
         return runs.run_start(

@@ -28,6 +28,7 @@ from contacts.emarsys.upsert import Upserter
 from contacts.models import Customer, GuestBuyer, Subscriber
 from contacts.services.sharing import SharedEmails, sharing_applies
 from profiles.pipeline import BatchContext, Generator, Outcome, Processor, QueueAndLog, WorkItem
+from profiles.services.pause import items_pause
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -189,6 +190,9 @@ class ContactUpsert(Processor):
     def process(self, ctx: BatchContext, items: Sequence[WorkItem]) -> None:
         upserter: Upserter = ctx.shared["upserter"]
         upserter.write(items)
+        if upserter.broken and ctx.profile.client is not None:
+            # Refused credentials: the contacts wait for the reconnect, not the failsafe.
+            items_pause(items, ctx.profile.client, upserter.broken.removeprefix("Not sent: "))
 
 
 class FailsafeQueueAndLog(QueueAndLog):

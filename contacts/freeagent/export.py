@@ -105,6 +105,7 @@ class ContactWriter:
         assert profile.client is not None
         self.client: Client = profile.client
         self.broken = ""  # why the breaker opened, if it did
+        self.refused = ""  # FreeAgent refused the credentials (the profile pauses)
         self.transient_streak = 0
 
     # -- one item ----------------------------------------------------------------------------
@@ -150,6 +151,7 @@ class ContactWriter:
         status = item.details.get("http_status")
         if item.outcome == Outcome.RETRY and status in (401, 403):
             self.broken = f"Not sent: {item.message}"
+            self.refused = f"FreeAgent refused the credentials (HTTP {status}) — reconnect."
         elif item.outcome == Outcome.RETRY:
             self.transient_streak += 1
             if self.transient_streak >= BREAKER_THRESHOLD:

@@ -26,10 +26,11 @@ from contacts.services.entities import entity_mark_pending, entity_rekey
 from contacts.services.mirror import customers_read, guests_read
 from contacts.services.sharing import SharedEmails, sharing_applies
 from profiles import registry
-from profiles.models import Profile, Run
+from profiles.models import Profile, QueueStatus, Run, SyncStatus
 from profiles.pipeline import BatchContext, Generator, Outcome, Processor, QueueAndLog, WorkItem
 from profiles.services import runs
 from profiles.services.connections import freeagent_client, magento_client
+from profiles.services.pause import items_pause
 
 TYPE_ID = "freeagent_contact_export"
 LOCALES_STATE = "store_locales"
@@ -76,6 +77,46 @@ class ContactCreation(Processor):
                 item.finish(outcome, f"Dry run: would {action}; nothing was sent.")
                 continue
             writer.write(item)
+        if writer.refused and ctx.profile.client is not None:
+            items_pause(items, ctx.profile.client, writer.refused)
+
+
+APPLIED_STATE = "applied_settings"
+
+
+def applied_settings(profile: Profile) -> dict[str, Any]:
+    """The settings that decide a contact's outcome (not its payload)."""
+    rule, websites = sharing.sharing_settings(profile.settings)
+    return {
+        "api_behaviour": profile.api_behaviour,
+        "shared_email": rule,
+        "website_priority": websites,
+    }
+
+
+def settings_reevaluate(profile: Profile) -> int:
+    """After a change of API behaviour or the shared e-mail rule, the contacts that setting
+    skipped or flagged are decided again (a skip under *Update Existing* becomes a create
+    under *Create and Update*; a change held back under *Create New* is sent). The first
+    call only remembers the settings. Returns how many were queued."""
+    state = dict(Profile.objects.only("state").get(pk=profile.pk).state or {})
+    now = applied_settings(profile)
+    before = state.get(APPLIED_STATE)
+    if before == now:
+        return 0
+    queued = 0
+    if before is not None:
+        queued = (
+            ContactEntity.objects.filter(
+                profile=profile, status__in=[SyncStatus.SKIPPED, SyncStatus.AMBIGUOUS]
+            )
+            .exclude(queue_status=QueueStatus.PROCESSING)
+            .update(queue_status=QueueStatus.PENDING, next_attempt_at=None, attempts=0)
+        )
+    state[APPLIED_STATE] = now
+    Profile.objects.filter(pk=profile.pk).update(state=state)
+    profile.state = state
+    return queued
 
 
 class FreeAgentContactExport(registry.ProfileType):
@@ -111,6 +152,7 @@ class FreeAgentContactExport(registry.ProfileType):
             )
         api = magento_client(profile.source_client)
         self._store_locales(profile, api)
+        reevaluated = 0 if run is not None and run.dry_run else settings_reevaluate(profile)
         queued: set[str] = set()  # person keys: a repeat guest is one person
         on_error = runs.collection_error_reporter(run)
         for customer in customers_read(profile=profile, client=api, on_error=on_error):
@@ -139,7 +181,7 @@ class FreeAgentContactExport(registry.ProfileType):
                 },
             ):
                 queued.add(key)
-        return len(queued)
+        return reevaluated + len(queued)
 
     @staticmethod
     def _queue_customer(profile: Profile, customer: Customer) -> bool:

@@ -22,6 +22,7 @@ from profiles.forms.profiles import profile_fieldsets, profile_form_class
 from profiles.models import Client, Profile, RunTrigger
 from profiles.services import runs
 from profiles.services.clients import client_configuration_summary
+from profiles.services.pause import profile_paused_by
 from profiles.services.schedules import profile_schedule_set_enabled, profile_schedule_words
 from profiles.templatetags.contactsync import chip
 
@@ -202,6 +203,8 @@ class ProfileAdmin(ButtonUrlsMixin, admin.ModelAdmin):
     def schedule_display(self, obj: Profile) -> str:
         if not obj.status:
             return chip("disabled", "disabled")
+        if profile_paused_by(obj) is not None:
+            return chip("failed", "paused: credentials refused")
         return chip("success", profile_schedule_words(obj))
 
     @admin.display(description="Last run")
@@ -268,6 +271,7 @@ def _profile_context(
     return {
         # As saved (a rejected form must not show its values as if they were live).
         "saved_status": profile.status,
+        "paused_by": profile_paused_by(profile),
         "job_runs": [
             (job, title, profile.runs.filter(scope__job=job).order_by("-created_at").first())
             for job, title in (

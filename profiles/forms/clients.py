@@ -141,7 +141,11 @@ class ClientForm(forms.ModelForm):
     def save(self, commit: bool = True) -> Client:
         client: Client = super().save(commit=False)
         client.type = self.client_type
-        client.credentials = self.merged_credentials(self.cleaned_data)
+        new_credentials = self.merged_credentials(self.cleaned_data)
+        if client.pk and new_credentials != (client.credentials or {}):
+            # New credentials: the next run tries them (a pause for refused ones ends).
+            client.refused_at, client.refused_reason = None, ""
+        client.credentials = new_credentials
         self.apply_type_settings(client)
         if commit:
             client.save()

@@ -25,6 +25,7 @@ from profiles.services.connections import (
     freeagent_token_save,
     magento_client,
 )
+from profiles.services.pause import client_accepted
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ FREEAGENT_MIN_PERMISSION = 3  # "Contacts & Projects": needed to read and write 
 def client_connection_test(*, client: Client) -> str:
     """One cheap authenticated call; a sentence saying what it found (raises ConnectorError)."""
     found = client_test_connection(client)
+    client_accepted(client)  # the credentials work: paused profiles resume
     if client.type == ClientType.MAGENTO:
         return f"Connected to Magento: {found['websites']} website(s)."
     if client.type == ClientType.FREEAGENT:
@@ -146,6 +148,7 @@ def freeagent_connect(*, client: Client, code: str, redirect_uri: str) -> str:
     settings["connected_at"] = timezone.now().isoformat()
     Client.objects.filter(pk=client.pk).update(settings=settings)
     client.settings = settings
+    client_accepted(client)  # connected again: paused profiles resume
     logger.info("FreeAgent client %s connected", client.pk)
     return name
 

@@ -41,6 +41,7 @@ from profiles.models import (
     RunTrigger,
 )
 from profiles.pipeline import BatchContext, Outcome, WorkItem
+from profiles.services import pause
 
 logger = logging.getLogger(__name__)
 
@@ -111,10 +112,15 @@ def run_execute(
         collected = 0 if run.scope.get("entity_ids") else ptype.collect(profile=profile, run=run)
     except Exception as exc:
         logger.exception("collection failed for run %s", run.pk)
+        reason = pause.refused_reason(exc)
+        if reason and profile.source_client is not None:
+            pause.client_refused(profile.source_client, f"Magento: {reason}")
         _event(run, f"Collection failed: {exc}", level="error")
         run_close(run=run, error=f"Collection failed: {exc}")
         run.refresh_from_db()
         return run
+    if profile.source_client is not None and profile.source_client.refused_at is not None:
+        pause.client_accepted(profile.source_client)  # Magento answered: no longer refused
     claimable = claimable_entities(run=run).count()
     now = timezone.now()
     Run.objects.filter(pk=run.pk).update(
@@ -222,6 +228,9 @@ def batch_process(*, run_id: int, worker_id: str, after_pk: int = 0) -> int:
         for item in items:
             if not item.done:
                 item.finish(Outcome.RETRY, f"The batch stopped: {type(exc).__name__}: {exc}")
+        reason = pause.refused_reason(exc)
+        if reason and profile.client is not None:
+            pause.items_pause(items, profile.client, reason)
     for stage in stages:
         if stage.kind == "post_processor":
             stage.process(ctx, items)
@@ -265,6 +274,13 @@ def run_close(*, run: Run, error: str = "") -> None:
         locked.save(update_fields=["status", "finished_at", "summary"])
     if not error and not locked.dry_run:
         registry.get(locked.profile.type).finish_run(profile=locked.profile, run=locked)
+        target = locked.profile.client
+        if (
+            target is not None
+            and target.refused_at is not None
+            and (locked.created or locked.updated)
+        ):
+            pause.client_accepted(target)  # it wrote again: the pause is over
     _event(locked, f"Run finished: {locked.get_status_display()}. {locked.summary}")
 
 

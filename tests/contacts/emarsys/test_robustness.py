@@ -118,7 +118,7 @@ def test_same_second_subscribe_or_save_after_delete_never_opts_in_again(env, ung
 # -- 2. refused credentials ----------------------------------------------------------------
 
 
-def test_401_on_upsert_defers_to_the_failsafe_queue_and_opens_the_breaker(env, monkeypatch):
+def test_401_on_upsert_pauses_the_contacts_and_opens_the_breaker(env, monkeypatch):
     known = env.customer(email="known@example.com", firstname="K", lastname="N")
     sync(env)
     env.patch_customer(known["id"], firstname="Changed")
@@ -147,13 +147,17 @@ def test_401_on_upsert_defers_to_the_failsafe_queue_and_opens_the_breaker(env, m
     assert run.status == RunStatus.PARTIAL
     assert (run.failed, run.retried) == (0, 4)
     for entity in entities():
+        # Waiting for the reconnect: no due time, no attempt used up.
         assert entity.queue_status == QueueStatus.RETRY
-        assert entity.next_attempt_at is not None
+        assert entity.next_attempt_at is None
+        assert entity.attempts == 0
+        assert entity.message["text"].startswith("Paused:")
         assert "refused the credentials" in entity.message["text"]
-        assert "reconnect the client" in entity.message["text"]
+    env.emarsys.refresh_from_db()
+    assert env.emarsys.refused_at is not None
 
 
-def test_401_reading_the_fields_defers_the_batch_with_a_clear_message(env, monkeypatch):
+def test_401_reading_the_fields_pauses_the_batch_with_a_clear_message(env, monkeypatch):
     env.customer(email="f@example.com", firstname="F", lastname="F")
 
     def denied(self, *args, **kwargs):
@@ -165,7 +169,8 @@ def test_401_reading_the_fields_defers_the_batch_with_a_clear_message(env, monke
 
     (entity,) = entities()
     assert entity.queue_status == QueueStatus.RETRY
-    assert entity.next_attempt_at is not None
+    assert entity.next_attempt_at is None
+    assert entity.attempts == 0
     assert "refused the credentials" in entity.message["text"]
     assert "reconnect the client" in entity.message["text"]
 
