@@ -313,6 +313,12 @@ class Run(models.Model):
     collection_finished_at = models.DateTimeField(
         null=True, blank=True, help_text="When collection ended and batches could start."
     )
+    owner = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="host:pid of the process running it in the foreground (the CLI); empty "
+        "for runs on the workers.",
+    )
     collected = models.PositiveIntegerField(default=0)
     created = models.PositiveIntegerField(default=0)
     updated = models.PositiveIntegerField(default=0)

@@ -62,6 +62,44 @@ def worker_identity() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+def owner_dead(run: Run) -> bool:
+    """True when a foreground run's process is provably gone: it ran on this host and no
+    process has its pid any more. (Other hosts' runs end through the stale-claim reaper.)"""
+    host, _, pid = (run.owner or "").rpartition(":")
+    if not host or host != socket.gethostname() or not pid.isdigit():
+        return False
+    if int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, someone else's
+    return False
+
+
+def run_release(*, run: Run, reason: str) -> int:
+    """End an active run that cannot finish by itself (its process died, or it was queued
+    with no worker to start it): the run is closed as failed with ``reason`` and every
+    contact it had claimed goes back to the queue. Returns how many were released."""
+    ptype = registry.get(run.profile.type)
+    released = (
+        ptype.entities(run.profile)
+        .filter(run=run, queue_status=QueueStatus.PROCESSING)
+        .update(queue_status=QueueStatus.PENDING, claimed_by="", claimed_at=None)
+    )
+    run_close(
+        run=run,
+        error=f"Released: {reason}."
+        + (f" {released} claimed contact(s) went back to the queue." if released else ""),
+    )
+    logger.warning(
+        "run %s released (%s); %d contact(s) back in the queue", run.pk, reason, released
+    )
+    return released
+
+
 def run_start(
     *,
     profile: Profile,
@@ -78,12 +116,25 @@ def run_start(
     scope: dict[str, Any] = {}
     if entity_ids:
         scope["entity_ids"] = sorted({int(i) for i in entity_ids})
-    try:
-        with transaction.atomic():
-            run = Run.objects.create(profile=profile, trigger=trigger, dry_run=dry_run, scope=scope)
-    except IntegrityError:
-        active = Run.objects.filter(profile=profile, status__in=ACTIVE_RUN_STATUSES).first()
-        raise RunAlreadyActive(profile, active) from None
+    owner = worker_identity() if foreground else ""
+    run: Run | None = None
+    for attempt in range(2):
+        try:
+            with transaction.atomic():
+                run = Run.objects.create(
+                    profile=profile, trigger=trigger, dry_run=dry_run, scope=scope, owner=owner
+                )
+            break
+        except IntegrityError:
+            active = Run.objects.filter(profile=profile, status__in=ACTIVE_RUN_STATUSES).first()
+            if attempt == 0 and active is not None and owner_dead(active):
+                run_release(
+                    run=active,
+                    reason=f"its process ({active.owner}) is gone; a new run took over",
+                )
+                continue
+            raise RunAlreadyActive(profile, active) from None
+    assert run is not None
     if foreground:
         run_execute(run_id=run.pk, foreground=True, progress=progress)
         run.refresh_from_db()
