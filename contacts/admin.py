@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.timesince import timesince
 
-from contacts import admin_resolve, admin_views
+from contacts import admin_drift, admin_resolve, admin_views
 from contacts.models import ContactEntity, Customer, GuestBuyer, Subscriber
 from contacts.services.entities import entities_reset, entities_retry
 from profiles.admin.base import ButtonUrlsMixin
@@ -102,6 +102,7 @@ class ContactEntityAdmin(ButtonUrlsMixin, admin.ModelAdmin):
         ("<int:pk>/reset/", "reset", admin_views.entity_reset),
         ("<int:pk>/fetch-remote/", "fetch_remote", admin_views.entity_fetch_remote),
         ("<int:pk>/resolve/", "resolve", admin_resolve.entity_resolve),
+        ("profile/<int:pk>/drift/", "drift", admin_drift.profile_drift),
         ("profile/<int:pk>/retry-failed/", "retry_failed", admin_views.profile_retry_failed),
         (
             "profile/<int:pk>/initial-export/",

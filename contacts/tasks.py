@@ -95,3 +95,31 @@ def emarsys_reconcile(profile_id: int) -> None:
         logger.warning("reconcile of missing profile %s skipped", profile_id)
         return
     reconcile(profile=profile, trigger=RunTrigger.BUTTON)
+
+
+@shared_task(name="contacts.drift_check", ignore_result=True)
+def drift_check(profile_id: int) -> None:
+    """Daily: compare the profile's linked contacts with the remote system and report."""
+    from contacts.services.drift import drift_check as check
+    from profiles.services.pause import profile_paused_by
+
+    profile = (
+        Profile.objects.select_related("source_client", "client").filter(pk=profile_id).first()
+    )
+    if profile is None or not profile.status or profile_paused_by(profile) is not None:
+        logger.info("drift check of profile %s skipped (missing, disabled or paused)", profile_id)
+        return
+    check(profile=profile, repair=False, trigger=RunTrigger.SCHEDULE)
+
+
+@shared_task(name="contacts.drift_check_now", ignore_result=True)
+def drift_check_now(profile_id: int, repair: bool = False) -> None:
+    """The admin's *Check now* / *Check and repair*."""
+    from contacts.services.drift import drift_check as check
+
+    profile = (
+        Profile.objects.select_related("source_client", "client").filter(pk=profile_id).first()
+    )
+    if profile is None:
+        return
+    check(profile=profile, repair=repair, trigger=RunTrigger.BUTTON)

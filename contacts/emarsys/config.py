@@ -245,6 +245,13 @@ def daily_cron(settings: dict[str, Any]) -> str:
     return f"{at.minute} {at.hour} * * *"
 
 
+def drift_cron(settings: dict[str, Any]) -> str:
+    """The daily drift check: an hour after the background runtime (after the back-sync
+    and the reconcile)."""
+    at = runtime(settings)
+    return f"{at.minute} {(at.hour + 1) % 24} * * *"
+
+
 def poll_cron(settings: dict[str, Any]) -> str:
     """Every ``poll_interval_minutes`` (hourly at 60)."""
     minutes = effective(settings)["poll_interval_minutes"]

@@ -35,6 +35,7 @@ from profiles.services.connections import emarsys_client
 TYPE_ID = "emarsys_contact_sync"
 RUN_TASK = "profiles.run_profile_scheduled"
 OPTIN_TASK = "contacts.emarsys_optin_sync"
+DRIFT_TASK = "contacts.drift_check"
 
 
 class EmarsysContactSync(registry.ProfileType):
@@ -134,6 +135,7 @@ class EmarsysContactSync(registry.ProfileType):
                 ("Failsafe queue", f"daily at {at}"),
             ]
         lines.append(("Opt-in back-sync and reconcile", f"daily at {at}"))
+        lines.append(("Drift check", registry.schedule_words(config.drift_cron(profile.settings))))
         return lines
 
     def settings_change_preview(
@@ -154,7 +156,12 @@ class EmarsysContactSync(registry.ProfileType):
 
     def extra_schedules(self, profile: Profile) -> list[registry.ExtraSchedule]:
         daily = config.daily_cron(profile.settings)
-        extras = [registry.ExtraSchedule(key="optin", cron=daily, task=OPTIN_TASK, kwargs={})]
+        extras = [
+            registry.ExtraSchedule(key="optin", cron=daily, task=OPTIN_TASK, kwargs={}),
+            registry.ExtraSchedule(
+                key="drift", cron=config.drift_cron(profile.settings), task=DRIFT_TASK, kwargs={}
+            ),
+        ]
         if config.effective(profile.settings)["sync_mode"] == config.REALTIME_FAILSAFE:
             extras.append(
                 registry.ExtraSchedule(key="failsafe", cron=daily, task=RUN_TASK, kwargs={})

@@ -53,13 +53,19 @@ def remote_contact_store(client: Client, contact: dict[str, Any]) -> RemoteConta
 
 
 def remote_contacts_collect(
-    *, client: Client, api: FreeAgentClient, full: bool = False, since: datetime | None = None
+    *,
+    client: Client,
+    api: FreeAgentClient,
+    full: bool = False,
+    since: datetime | None = None,
+    requeue: bool = True,
 ) -> CacheRefresh:
     """Fetch FreeAgent contacts into the cache: everything the first time (or ``full``),
     otherwise those updated since the previous fetch started (see :data:`OVERLAP`).
 
     An explicit ``since`` (reconciling one create) fetches that window only and leaves the
-    watermark alone.
+    watermark alone. ``requeue`` False (the drift check, which only reports) leaves the
+    contacts of our profiles as they are.
     """
     started = timezone.now()
     moves_watermark = since is None
@@ -84,7 +90,8 @@ def remote_contacts_collect(
             result.removed += RemoteContact.objects.filter(
                 client=client, url__in=gone_urls[start : start + CHUNK]
             ).delete()[0]
-    result.requeued = _requeue_affected(client, None if result.full else keys, gone_urls)
+    if requeue:
+        result.requeued = _requeue_affected(client, None if result.full else keys, gone_urls)
     if moves_watermark:
         _watermark_save(client, started)
     return result

@@ -33,6 +33,8 @@ from profiles.services.connections import freeagent_client, magento_client
 from profiles.services.pause import items_pause
 
 TYPE_ID = "freeagent_contact_export"
+DRIFT_TASK = "contacts.drift_check"
+DRIFT_CRON = "30 3 * * *"  # daily, after the night's exports
 LOCALES_STATE = "store_locales"
 
 
@@ -129,6 +131,15 @@ class FreeAgentContactExport(registry.ProfileType):
 
     def default_settings(self) -> dict[str, Any]:
         return {"shared_email": sharing.FLAG, "website_priority": []}
+
+    def extra_schedules(self, profile: Profile) -> list[registry.ExtraSchedule]:
+        return [registry.ExtraSchedule(key="drift", cron=DRIFT_CRON, task=DRIFT_TASK, kwargs={})]
+
+    def schedule_summary(self, profile: Profile) -> list[tuple[str, str]]:
+        return [
+            ("Export", registry.schedule_words(profile.cron_expression)),
+            ("Drift check", registry.schedule_words(DRIFT_CRON)),
+        ]
 
     def validate_settings(self, profile: Profile) -> dict[str, list[str]]:
         return sharing.sharing_validate(profile.settings)

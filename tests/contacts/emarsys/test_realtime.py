@@ -165,7 +165,7 @@ def test_schedules_follow_the_sync_mode(env):
     env.profile.save()
 
     tasks = {t.name: t for t in PeriodicTask.objects.filter(name__startswith="profile ")}
-    assert set(tasks) == {f"profile {pk} main", f"profile {pk} optin"}
+    assert set(tasks) == {f"profile {pk} main", f"profile {pk} optin", f"profile {pk} drift"}
     main = tasks[f"profile {pk} main"]
     assert (main.crontab.minute, main.crontab.hour) == ("30", "3")
     assert (
