@@ -154,7 +154,7 @@ def contact_generate(
         metadata = {k: v for k, v in entity.metadata.items() if k != "create_intent"}
         ContactEntity.objects.filter(pk=entity.pk).update(remote_id=target.url, metadata=metadata)
         entity.metadata = metadata
-    if entity.remote_id == target.url and entity.last_payload_hash == digest:
+    if entity.remote_id == target.url and entity.last_payload_hash == digest and target.data:
         item.finish(Outcome.UNCHANGED, "Nothing changed since the last export.")
         return
     if behaviour == ApiBehaviour.CREATE:

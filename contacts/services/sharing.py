@@ -9,7 +9,8 @@ two people silently become one remote contact with a mixed record. The profile d
   and the remote contact; nothing is sent for any of them until someone decides (the
   admin's *Resolve* page, ``… import --link``) or the rule is changed;
 * ``newest`` — the most recently updated person owns the remote contact; the others are
-  *secondary*: linked to nobody, they never write a field;
+  *secondary*: linked to nobody, they never write a field. Once linked, the owner stays
+  the owner (a later update of another person does not flip the contact);
 * ``website_priority`` — the person of the first website in ``website_priority`` owns it
   (then the newest); the others are secondary.
 
@@ -176,6 +177,10 @@ class SharedEmails:
             return decided[0]
         if self.rule == FLAG:
             return None
+        # Sticky: once the rule's owner is linked it stays the owner, so a later update of
+        # another person never flips the contact to their data (a person can change it).
+        linked = [e for e in group if e.remote_id and decision_of(e).get("choice") is None]
+        group = linked or group
 
         def rank(entity: ContactEntity) -> tuple[Any, ...]:
             website, updated = self._facts.get(entity.pk, (None, _EPOCH))
