@@ -240,25 +240,31 @@ class SharedEmails:
         )
 
 
-def flag_group(verdict: Verdict, *, exclude: Sequence[int] = ()) -> int:
-    """Flag the other people of a group (not in flight, not decided) with the verdict's
-    message, so all of them show as needing a decision. Returns how many."""
-    ids = [
-        e.pk
-        for e in verdict.others
-        if e.pk not in exclude and not decision_of(e) and e.queue_status != QueueStatus.PROCESSING
-    ]
-    if not ids:
-        return 0
-    return (
-        ContactEntity.objects.filter(pk__in=ids)
-        .exclude(queue_status=QueueStatus.PROCESSING)
-        .update(
-            status=SyncStatus.AMBIGUOUS,
-            queue_status=QueueStatus.FAILED,
-            message={"outcome": "ambiguous", "text": verdict.message},
+def flag_group(verdict: Verdict, entity: ContactEntity, *, exclude: Sequence[int] = ()) -> int:
+    """Flag the other people of ``entity``'s group (not in flight, not decided), each with
+    a message naming the others, so all of them show as needing a decision."""
+    group = [*verdict.others, entity]
+    flagged = 0
+    for other in verdict.others:
+        if other.pk in exclude or decision_of(other):
+            continue
+        rest = [e for e in group if e.pk != other.pk]
+        text = (
+            f"{_label(other).capitalize()} shares the e-mail {other.email_key} with "
+            f"{labels(rest)}: they would be one remote contact with a mixed record, so "
+            "nothing was sent for any of them. Resolve it on this contact's page (or "
+            "`import --link`), or choose a shared e-mail rule for the profile."
         )
-    )
+        flagged += (
+            ContactEntity.objects.filter(pk=other.pk)
+            .exclude(queue_status=QueueStatus.PROCESSING)
+            .update(
+                status=SyncStatus.AMBIGUOUS,
+                queue_status=QueueStatus.FAILED,
+                message={"outcome": "ambiguous", "text": text},
+            )
+        )
+    return flagged
 
 
 def sharing_applies(
@@ -272,7 +278,7 @@ def sharing_applies(
             Outcome.AMBIGUOUS, verdict.message, sharing=[e.person_key for e in verdict.others]
         )
         if not ctx.dry_run:
-            flag_group(verdict, exclude=in_batch)
+            flag_group(verdict, item.entity, exclude=in_batch)
         return False
     if verdict.kind == "secondary":
         owner = verdict.owner.person_key if verdict.owner else None
