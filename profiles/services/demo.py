@@ -91,6 +91,8 @@ def demo_config(simulators: dict[str, Any]) -> dict[str, Any]:
                 "source": "Demo store",
                 "client": "Demo Emarsys",
                 "status": True,
+                # The demo store reads subscribers through the REST route: guests too.
+                "export_types": "both",
                 # One upsert call per batch: Emarsys takes up to 1,000 contacts a call.
                 "process_batch_size": 1000,
             }
