@@ -118,6 +118,7 @@ def run_start(
         scope["entity_ids"] = sorted({int(i) for i in entity_ids})
     owner = worker_identity() if foreground else ""
     run: Run | None = None
+    took_over: Run | None = None
     for attempt in range(2):
         try:
             with transaction.atomic():
@@ -132,9 +133,17 @@ def run_start(
                     run=active,
                     reason=f"its process ({active.owner}) is gone; a new run took over",
                 )
+                took_over = active
                 continue
             raise RunAlreadyActive(profile, active) from None
     assert run is not None
+    if took_over is not None:
+        _event(
+            run,
+            f"Took over from run {took_over.pk}, whose process ({took_over.owner}) is gone; "
+            "its claimed contacts went back to the queue.",
+            level="warning",
+        )
     if foreground:
         run_execute(run_id=run.pk, foreground=True, progress=progress)
         run.refresh_from_db()
