@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from connectors.emarsys.client import EmarsysClient
-from connectors.errors import AuthError
+from connectors.errors import AuthError, ConnectorError
 from connectors.http import call_with_retries
 from contacts.emarsys import config
 from contacts.emarsys.fields import Schema
@@ -99,3 +99,11 @@ class BatchCalls:
                 level="error",
             )
         return message
+
+    def _defer(self, items: Sequence[WorkItem], exc: ConnectorError, why: str) -> None:
+        """A read the batch depends on failed: its items wait (refused credentials open the
+        breaker and pause them; anything else is retried later with ``why`` as reason)."""
+        message = self._refused(exc) if isinstance(exc, AuthError) else f"{why} ({exc.message})"
+        for item in items:
+            if not item.done:
+                item.finish(Outcome.RETRY, message, http_status=exc.status)

@@ -19,7 +19,7 @@ from dataclasses import replace
 from functools import partial
 from typing import Any
 
-from connectors.errors import AuthError, ConnectorError
+from connectors.errors import ConnectorError
 from connectors.http import call_with_retries
 from contacts.emarsys import consent
 from contacts.emarsys.calls import BY_ID, BatchCalls
@@ -103,14 +103,11 @@ class ConsentCalls(BatchCalls):
                 lambda: self.api.get_contacts(ids, key_id=BY_ID, fields=[OPT_IN])
             ).rows
         except ConnectorError as exc:
-            message = (
-                self._refused(exc)
-                if isinstance(exc, AuthError)
-                else f"Emarsys' opt-in could not be read before sending one ({exc.message}); "
-                "not sent now, so as not to overwrite a choice made in Emarsys."
+            why = (
+                "Not sent now, so as not to overwrite a choice made in Emarsys: its opt-in "
+                "could not be read first"
             )
-            for item in items:
-                item.finish(Outcome.RETRY, message, http_status=exc.status)
+            self._defer(items, exc, why)
             return
         values = {str(r.get("id")): r.get(OPT_IN, "") for r in rows}
         for item, cid in zip(items, ids, strict=True):
@@ -135,15 +132,8 @@ class ConsentCalls(BatchCalls):
                 )
             ).rows
         except ConnectorError as exc:
-            message = (
-                self._refused(exc)
-                if isinstance(exc, AuthError)
-                else f"Emarsys could not be asked whether the new e-mail is free ({exc.message}); "
-                "not sent now."
-            )
-            for group in moving.values():
-                for item in group:
-                    item.finish(Outcome.RETRY, message, http_status=exc.status)
+            why = "Not sent now: Emarsys could not be asked whether the new e-mail is free"
+            self._defer([i for group in moving.values() for i in group], exc, why)
             return
         holders: dict[str, set[str]] = defaultdict(set)
         for row in rows:

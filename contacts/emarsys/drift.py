@@ -15,8 +15,8 @@ from typing import Any
 
 from contacts.emarsys.mapping import EMAIL, OPT_IN, same
 from contacts.models import ContactEntity
-from contacts.services.drift import DriftReport, drift_item
-from contacts.services.sharing import decision_of
+from contacts.services.drift import DriftReport, drift_item, unlinked
+from contacts.services.entities import entities_in_chunks
 from profiles.models import Profile, QueueStatus, SyncStatus
 from profiles.services.connections import emarsys_client
 
@@ -26,21 +26,8 @@ CHUNK = 1000
 def emarsys_drift(*, profile: Profile, report: DriftReport, repair: bool) -> None:
     assert profile.client is not None
     api = emarsys_client(profile.client)
-    entities = ContactEntity.objects.filter(profile=profile).order_by("pk")
-    after = 0
-    while True:
-        chunk = list(entities.filter(pk__gt=after)[:CHUNK])
-        if not chunk:
-            break
-        after = chunk[-1].pk
-        for entity in chunk:
-            if not entity.remote_id:
-                unsettled = entity.queue_status in (QueueStatus.PENDING, QueueStatus.PROCESSING)
-                left_out = entity.status in (SyncStatus.SKIPPED, SyncStatus.AMBIGUOUS)
-                if not unsettled and not left_out and not decision_of(entity):
-                    report.items.append(
-                        drift_item("unlinked", entity, detail=f"last outcome {entity.status}")
-                    )
+    for chunk in entities_in_chunks(ContactEntity.objects.filter(profile=profile), CHUNK):
+        unlinked(report, chunk)
         linked = [e for e in chunk if e.remote_id]
         if linked:
             _compare(api, linked, report)

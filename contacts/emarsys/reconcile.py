@@ -41,6 +41,7 @@ from contacts.emarsys.optin import (
     optin_record,
 )
 from contacts.models import ContactEntity, Customer, Subscriber
+from contacts.services.entities import entities_in_chunks
 from contacts.services.mirror import source_hash, subscriber_upsert
 from profiles.models import Profile, RunTrigger
 from profiles.services.connections import emarsys_client
@@ -211,13 +212,8 @@ def _emarsys_optins(
     """Every linked contact's Emarsys Opt-In, decided against the agreed base."""
     assert profile.client is not None
     api = emarsys_client(profile.client)
-    linked = ContactEntity.objects.filter(profile=profile).exclude(remote_id="").order_by("pk")
-    after = 0
-    while True:
-        chunk = list(linked.filter(pk__gt=after)[:EMARSYS_CHUNK])
-        if not chunk:
-            return
-        after = chunk[-1].pk
+    linked = ContactEntity.objects.filter(profile=profile).exclude(remote_id="")
+    for chunk in entities_in_chunks(linked, EMARSYS_CHUNK):
         ids = [e.remote_id for e in chunk]
         rows = call_with_retries(
             partial(api.get_contacts, ids, key_id="id", fields=[OPT_IN]), sleep=sleep

@@ -17,8 +17,8 @@ from contacts.freeagent.cache import remote_contacts_collect
 from contacts.freeagent.mapping import contact_payload, field_diff
 from contacts.freeagent.resolve import SourceMissing, person_for_entity
 from contacts.models import ContactEntity, RemoteContact
-from contacts.services.drift import DriftReport, drift_item
-from contacts.services.sharing import decision_of
+from contacts.services.drift import DriftReport, drift_item, unlinked
+from contacts.services.entities import entities_in_chunks
 from profiles.models import ApiBehaviour, Profile, QueueStatus, SyncStatus
 from profiles.services.connections import freeagent_client
 
@@ -41,14 +41,9 @@ def freeagent_drift(*, profile: Profile, report: DriftReport, repair: bool) -> N
     remote_contacts_collect(client=client, api=api, full=True, requeue=False)
     report.requests = counter.requests
     locales = {int(k): v for k, v in ((profile.state or {}).get("store_locales") or {}).items()}
-    entities = ContactEntity.objects.filter(profile=profile).order_by("pk")
-    after = 0
-    while True:
-        chunk = list(entities.filter(pk__gt=after)[:CHUNK])
-        if not chunk:
-            break
-        after = chunk[-1].pk
-        _compare(profile, chunk, report, locales)
+    for chunk in entities_in_chunks(ContactEntity.objects.filter(profile=profile), CHUNK):
+        unlinked(report, chunk)
+        _compare(profile, [e for e in chunk if e.remote_id], report, locales)
     if repair:
         drift_repair(profile, report)
 
@@ -73,14 +68,6 @@ def _compare(
     ):
         active[key].append(url)
     for entity in chunk:
-        if not entity.remote_id:
-            unsettled = entity.queue_status in (QueueStatus.PENDING, QueueStatus.PROCESSING)
-            left_out = entity.status in (SyncStatus.SKIPPED, SyncStatus.AMBIGUOUS)
-            if not unsettled and not left_out and not decision_of(entity):
-                report.items.append(
-                    drift_item("unlinked", entity, detail=f"last outcome {entity.status}")
-                )
-            continue
         report.checked += 1
         row = rows.get(entity.remote_id)
         if row is None:

@@ -104,6 +104,23 @@ def drift_item(
     )
 
 
+def unlinked(report: DriftReport, chunk: list[Any]) -> None:
+    """Report the contacts of ``chunk`` that were processed but never linked (not those
+    still queued, skipped, ambiguous or decided by a person)."""
+    from contacts.services.sharing import decision_of
+    from profiles.models import QueueStatus, SyncStatus
+
+    for entity in chunk:
+        if entity.remote_id:
+            continue
+        unsettled = entity.queue_status in (QueueStatus.PENDING, QueueStatus.PROCESSING)
+        left_out = entity.status in (SyncStatus.SKIPPED, SyncStatus.AMBIGUOUS)
+        if not unsettled and not left_out and not decision_of(entity):
+            report.items.append(
+                drift_item("unlinked", entity, detail=f"last outcome {entity.status}")
+            )
+
+
 def drift_check(
     *, profile: Profile, repair: bool = False, trigger: str = RunTrigger.CLI
 ) -> DriftReport:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -131,3 +131,17 @@ def entities_reset(queryset: QuerySet[ContactEntity]) -> int:
 
 def entities_for_ids(profile: Profile, ids: Iterable[int]) -> QuerySet[ContactEntity]:
     return ContactEntity.objects.filter(profile=profile, pk__in=list(ids))
+
+
+def entities_in_chunks(
+    queryset: QuerySet[ContactEntity], size: int
+) -> Iterator[list[ContactEntity]]:
+    """The entities of ``queryset`` ``size`` at a time, keyset-paged by primary key (bounded
+    memory however many there are)."""
+    after = 0
+    while True:
+        chunk = list(queryset.filter(pk__gt=after).order_by("pk")[:size])
+        if not chunk:
+            return
+        after = chunk[-1].pk
+        yield chunk
