@@ -261,6 +261,8 @@ def batch_process(*, run_id: int, worker_id: str, after_pk: int = 0) -> int:
     run = Run.objects.select_related("profile").get(pk=run_id)
     if run.status != RunStatus.RUNNING:
         return 0
+    if run.owner and worker_id != f"cli:{run.owner}":
+        return 0  # a foreground run belongs to its process (the reaper hands over dead ones)
     profile = run.profile
     ptype = registry.get(profile.type)
     if run.dry_run:
@@ -413,6 +415,12 @@ def entities_reclaim_stale(*, older_than: timedelta | None = None) -> int:
             if silent:
                 run_close(run=run, error="The dry run stopped before it finished.")
             continue
+        if run.owner:
+            if not (owner_dead(run) or silent):
+                continue  # its process is alive: its batches are its own
+            # Its process is gone: the workers finish what it started.
+            Run.objects.filter(pk=run.pk, owner=run.owner).update(owner="")
+            _event(run, f"Its process ({run.owner}) is gone; the workers finish the run.")
         if run_close_if_done(run_id=run.pk):
             continue
         if claimable_entities(run=run).exists():
