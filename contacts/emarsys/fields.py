@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from connectors.emarsys.client import EmarsysClient
 from connectors.emarsys.envelope import reply_code_of
 from connectors.emarsys.models import Choice, Field
 from connectors.errors import ConnectorError
+from connectors.http import call_with_retries
 from contacts.emarsys import config
 from contacts.emarsys.mapping import CHOICE_TYPES, Identity, Row
 from profiles.models import Client, Profile
@@ -47,6 +50,14 @@ class Schema:
         """False in a dry run that would have to create fields first."""
         ids = (self.identity.customer_field, self.identity.subscriber_field)
         return not any(i.startswith(NEW_PREFIX) for i in ids)
+
+
+T = TypeVar("T")
+
+
+def retried(fn: Callable[[], T]) -> T:
+    """Schema calls are retried like contact writes: one 503 never defers a batch."""
+    return call_with_retries(fn, max_attempts=4, max_rate_limit_wait=120.0)
 
 
 def is_placeholder(field_id: str) -> bool:
@@ -87,7 +98,7 @@ class _Fields:
         return self.fields
 
     def _refresh(self) -> None:
-        self.fields = self.api.list_fields()
+        self.fields = retried(self.api.list_fields)
         self.refreshed = True
         self.cache.data["fields"] = [f.__dict__ for f in self.fields]
         self.cache.data["fields_at"] = time.time()
@@ -119,7 +130,8 @@ class _Fields:
         if not self.create:
             return Field(id=f"{NEW_PREFIX}{name}", name=name, application_type=application_type)
         try:
-            new_id = self.api.create_field(name, application_type)
+            # A retried create that did land answers "already exists": handled below.
+            new_id = retried(partial(self.api.create_field, name, application_type))
         except ConnectorError as exc:
             if not _already_exists(exc):
                 raise
@@ -191,7 +203,7 @@ def choices_for(api: EmarsysClient, cache: _Cache, field_id: str) -> list[Choice
     entry = (cache.data.get("choices") or {}).get(field_id)
     if entry and time.time() - float(entry.get("at") or 0) < CHOICES_TTL_SECONDS:
         return [Choice(**c) for c in entry["items"]]
-    found = api.field_choices(field_id)
+    found = retried(partial(api.field_choices, field_id))
     cache.data.setdefault("choices", {})[field_id] = {
         "at": time.time(),
         "items": [c.__dict__ for c in found],
