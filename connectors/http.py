@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from connectors.deadline import DeadlineReached, check_wait, remaining
 from connectors.errors import (
     AuthError,
     ConnectorError,
@@ -313,7 +314,8 @@ def call_with_retries(
 
     Only :class:`TransientError` is retried. A :class:`RateLimited` answer sleeps for its
     ``retry_after`` and does **not** use up an attempt (up to ``max_rate_limit_wait`` seconds
-    of waiting in total, after which it is re-raised so the caller can defer the work).
+    of waiting in total, after which it is re-raised so the caller can defer the work). No
+    wait runs past the task's deadline (:mod:`connectors.deadline`).
     """
     # Looked up at call time, so tests (and simulations) can replace time.sleep.
     pause = sleep or time.sleep
@@ -324,15 +326,20 @@ def call_with_retries(
         try:
             return fn()
         except RateLimited as exc:
-            if waited + exc.retry_after > max_rate_limit_wait:
+            if waited + exc.retry_after > max_rate_limit_wait or isinstance(exc, DeadlineReached):
                 raise
+            check_wait(exc.retry_after, exc.message)
             waited += exc.retry_after
             pause(exc.retry_after)
         except TransientError:
             attempts += 1
             if attempts >= max_attempts:
                 raise
-            pause(next(delays))
+            delay = next(delays)
+            left = remaining()
+            if left is not None and delay > left:
+                raise  # no time left for another attempt: the caller defers the work
+            pause(delay)
 
 
 __all__ = [

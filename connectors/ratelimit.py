@@ -22,6 +22,7 @@ from typing import Any
 
 import redis
 
+from connectors.deadline import check_wait
 from connectors.errors import RateLimited, TransientError
 from connectors.http import Budget
 
@@ -114,6 +115,7 @@ class _FixedWindowBudget:
                     f"rate-limit budget exhausted ({self.windows[exhausted][0]} per {seconds:g}s)",
                     retry_after=wait,
                 )
+            check_wait(wait, f"rate-limit budget ({self.windows[exhausted][0]} per {seconds:g}s)")
             self.sleep(wait)
             waited += wait
 

@@ -36,6 +36,7 @@ class Outcome(enum.StrEnum):
     RETRY = "retry"  # transient: try again later
     AMBIGUOUS = "ambiguous"  # counted as failed: needs a person
     PAUSED = "paused"  # the client's credentials were refused: not the contact's fault
+    DEFERRED = "deferred"  # rate limit or the batch's deadline: later, no attempt used up
 
 
 @dataclass
@@ -178,10 +179,18 @@ class QueueAndLog(PostProcessor):
                 counts[self._apply(ctx, item, now)] += 1
             self._bump(ctx.run, counts)
         for item in items:
-            if item.outcome in (Outcome.FAILED, Outcome.AMBIGUOUS, Outcome.RETRY, Outcome.PAUSED):
+            if item.outcome in (
+                Outcome.FAILED,
+                Outcome.AMBIGUOUS,
+                Outcome.RETRY,
+                Outcome.PAUSED,
+                Outcome.DEFERRED,
+            ):
                 ctx.log(
                     f"{item.entity} {item.outcome.value}: {item.message}",
-                    level="warning" if item.outcome in (Outcome.RETRY, Outcome.PAUSED) else "error",
+                    level="error"
+                    if item.outcome in (Outcome.FAILED, Outcome.AMBIGUOUS)
+                    else "warning",
                     entity_id=item.entity.pk,
                 )
 
@@ -213,7 +222,13 @@ class QueueAndLog(PostProcessor):
         if item.details:
             message["details"] = item.details
         counter: str
-        if outcome == Outcome.PAUSED:
+        if outcome == Outcome.DEFERRED:
+            # Not the contact's fault either (a rate limit, the batch's time ran out): back
+            # in the queue for when the wait is over, no attempt used up.
+            entity.queue_status = QueueStatus.PENDING
+            entity.next_attempt_at = now + timedelta(seconds=max(item.retry_after or 0, 30))
+            counter = "retried"
+        elif outcome == Outcome.PAUSED:
             # Waits for the client to be reconnected (no due time: not claimable until the
             # pause ends, see profiles.services.pause): no attempt used up, nothing failed.
             entity.queue_status = QueueStatus.RETRY

@@ -5,11 +5,17 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from django.conf import settings
 
+from connectors.deadline import deadline
 from profiles.models import Profile, RunTrigger
 from profiles.services import pause, retention, runs
 
 logger = logging.getLogger(__name__)
+
+# Seconds kept free before the soft time limit: the longest request (connect + read
+# timeouts) and the batch's outcome writes.
+BATCH_DEADLINE_MARGIN = 120
 
 
 @shared_task(name="profiles.run_profile_scheduled", ignore_result=True)
@@ -57,7 +63,10 @@ def run_batches_task(run_id: int) -> None:
     stale-claim timeout). Idempotent — it only ever takes what is still pending — hence
     ``acks_late``.
     """
-    processed = runs.batch_process(run_id=run_id, worker_id=runs.worker_identity())
+    # Waits never run past this, well inside the soft time limit: what does not fit is
+    # deferred, never cut off by the limit in the middle of a database write.
+    with deadline(settings.CELERY_TASK_SOFT_TIME_LIMIT - BATCH_DEADLINE_MARGIN):
+        processed = runs.batch_process(run_id=run_id, worker_id=runs.worker_identity())
     if processed and runs.run_has_claimable(run_id=run_id):
         run_batches_task.delay(run_id=run_id)
     runs.run_close_if_done(run_id=run_id)
@@ -72,5 +81,9 @@ def purge_history() -> None:
 
 @shared_task(name="profiles.reclaim_stale_claims", ignore_result=True)
 def reclaim_stale_claims() -> int:
-    """Hand claims of dead workers out again (beat, every minute)."""
+    """Hand claims of dead workers out again (beat, every minute) — always on a healthy
+    connection, whatever an earlier task of this process left behind."""
+    from profiles.services.database import connections_reset
+
+    connections_reset(only_broken=True)
     return runs.entities_reclaim_stale()

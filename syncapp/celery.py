@@ -55,3 +55,13 @@ def _ensure_broker_folders(**kwargs: object) -> None:
         if folder:
             Path(str(folder)).mkdir(parents=True, exist_ok=True)
     _folders_made = True
+
+
+@signals.task_postrun.connect
+def _fresh_connections_after_failure(state: str | None = None, **kwargs: object) -> None:
+    """A task that did not succeed (a soft time limit mid-query, any exception) may have
+    left its database connection half-way: the next task must not inherit it."""
+    if state not in (None, "SUCCESS"):
+        from profiles.services.database import connections_reset
+
+        connections_reset()

@@ -238,6 +238,8 @@ class Upserter(Resolution, ListAdds, ConsentCalls):
                 outcome, message = Outcome.RETRY, f"Emarsys: {exc.message}"
             else:
                 outcome, message = Outcome.FAILED, f"Emarsys: {exc.message}"
+            if isinstance(exc, RateLimited):  # a wait, not a failure: no attempt used up
+                outcome = Outcome.DEFERRED
             for item in items:
                 item.finish(outcome, message, http_status=exc.status)
                 if isinstance(exc, RateLimited):

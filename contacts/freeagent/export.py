@@ -130,8 +130,9 @@ class ContactWriter:
                 field_errors=exc.field_errors,
             )
         except RateLimited as exc:
+            # A wait, not a failure: back in the queue, no attempt used up.
             item.retry_after = exc.retry_after
-            item.finish(Outcome.RETRY, f"FreeAgent rate limit: {exc.message}", http_status=429)
+            item.finish(Outcome.DEFERRED, f"FreeAgent rate limit: {exc.message}", http_status=429)
         except AuthError as exc:
             item.finish(
                 Outcome.RETRY,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from connectors.deadline import remaining
 from connectors.errors import ConnectorError
 from contacts.freeagent.cache import remote_contact_get, remote_contacts_collect
 from contacts.freeagent.export import ContactWriter, ExchangeRecorder
@@ -33,6 +34,9 @@ from profiles.services.connections import freeagent_client, magento_client
 from profiles.services.pause import items_pause
 
 TYPE_ID = "freeagent_contact_export"
+# No contact is started with less time than this left before the batch's deadline: a
+# create (lock, look-up, POST, link) fits in it with room to spare.
+ITEM_SLACK = 60.0
 DRIFT_TASK = "contacts.drift_check"
 DRIFT_CRON = "30 3 * * *"  # daily, after the night's exports
 LOCALES_STATE = "store_locales"
@@ -77,6 +81,12 @@ class ContactCreation(Processor):
                 action = item.context.get("action")
                 outcome = Outcome.CREATED if action == "create" else Outcome.UPDATED
                 item.finish(outcome, f"Dry run: would {action}; nothing was sent.")
+                continue
+            left = remaining()
+            if left is not None and left < ITEM_SLACK:
+                item.finish(
+                    Outcome.DEFERRED, "Deferred: this batch's time ran out before its turn."
+                )
                 continue
             writer.write(item)
         if writer.refused and ctx.profile.client is not None:

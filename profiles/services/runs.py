@@ -25,11 +25,13 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
+from connectors.errors import RateLimited
 from profiles import registry
 from profiles.models import (
     ACTIVE_RUN_STATUSES,
@@ -42,6 +44,7 @@ from profiles.models import (
 )
 from profiles.pipeline import BatchContext, Outcome, WorkItem
 from profiles.services import pause
+from profiles.services.database import connections_reset
 
 logger = logging.getLogger(__name__)
 
@@ -287,12 +290,25 @@ def batch_process(*, run_id: int, worker_id: str, after_pk: int = 0) -> int:
         # Nothing is lost: what has no outcome yet is deferred with the reason, and the
         # post-processors below still record every item.
         logger.exception("batch of run %s failed", run.pk)
+        timed_out = isinstance(exc, SoftTimeLimitExceeded)
+        if timed_out or isinstance(exc, DatabaseError):
+            # It may have struck in the middle of a query: record on a fresh connection.
+            connections_reset()
         for item in items:
-            if not item.done:
+            if item.done:
+                continue
+            if timed_out:  # the batch's time, not the contact: no attempt used up
+                item.finish(Outcome.DEFERRED, "Deferred: the batch reached its time limit.")
+            else:
                 item.finish(Outcome.RETRY, f"The batch stopped: {type(exc).__name__}: {exc}")
         reason = pause.refused_reason(exc)
         if reason and profile.client is not None:
             pause.items_pause(items, profile.client, reason)
+        if isinstance(exc, RateLimited):  # the batch's deadline, or a rate limit
+            for item in items:
+                if item.outcome == Outcome.RETRY:
+                    item.retry_after = exc.retry_after
+                    item.finish(Outcome.DEFERRED, f"Deferred: {exc.message}")
     for stage in stages:
         if stage.kind == "post_processor":
             stage.process(ctx, items)
