@@ -25,6 +25,8 @@ from connectors.errors import ConnectorError
 from profiles.dashboard import run_progress
 from profiles.models import Client, ClientType, Profile, Run, RunTrigger
 from profiles.services import runs
+from profiles.services.accounts import profile_account_mismatch
+from profiles.services.accounts import profile_start_over as profile_start_over_service
 from profiles.services.clients import (
     client_configuration_collect,
     client_configuration_delete,
@@ -254,6 +256,25 @@ def profile_schedule(request: HttpRequest, admin: ModelAdmin[Profile], pk: int) 
     return HttpResponseRedirect(
         _back(request, reverse("admin:profiles_profile_change", args=[profile.pk]))
     )
+
+
+@require_POST
+def profile_start_over(request: HttpRequest, admin: ModelAdmin[Profile], pk: int) -> HttpResponse:
+    """The client reaches another account: forget the old account's links and cache and
+    resolve everyone again by e-mail in the new one (the merchant confirmed it)."""
+    profile = get_object_or_404(Profile.objects.select_related("client"), pk=pk)
+    _require(admin.has_change_permission(request, profile))
+    back = reverse("admin:profiles_profile_change", args=[profile.pk])
+    if not profile_account_mismatch(profile):
+        admin.message_user(request, "The client reaches this profile's account: nothing to do.")
+        return HttpResponseRedirect(back)
+    queued = profile_start_over_service(profile=profile)
+    admin.message_user(
+        request,
+        f"“{profile.name}” starts over in the new account: {queued} contact(s) will be "
+        "resolved by e-mail there by the next run; nothing of the old account is used.",
+    )
+    return HttpResponseRedirect(back)
 
 
 # -- runs ------------------------------------------------------------------------------------

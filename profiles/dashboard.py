@@ -21,6 +21,7 @@ from profiles.models import (
     RunStatus,
     SyncStatus,
 )
+from profiles.services.accounts import profile_account_mismatch
 from profiles.services.clients import client_connection_state
 from profiles.services.pause import profile_paused_by
 
@@ -70,6 +71,16 @@ def attention_items(user: Any = None) -> list[Attention]:
             ),
         )
         base = f"{entity_list}?profile__id__exact={profile.pk}"
+        changed = profile_account_mismatch(profile)
+        if changed:
+            items.append(
+                Attention(
+                    "error",
+                    f"{profile.name}: stopped — {changed}",
+                    reverse("admin:profiles_profile_change", args=[profile.pk]),
+                    "Decide",
+                )
+            )
         refused = profile_paused_by(profile)
         if refused is not None:
             items.append(

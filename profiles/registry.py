@@ -66,6 +66,10 @@ class ProfileType(ABC):
     def finish_run(self, *, profile: Profile, run: Run) -> None:
         """Called once when a run closes (e.g. store cursors)."""
 
+    def forget_remote(self, *, profile: Profile) -> None:
+        """Forget what this type keeps about the remote account beyond the entities' links
+        (caches, what was sent) — the profile starts over in another account."""
+
     def explain(self, *, profile: Profile, entity: Any) -> dict[str, Any]:
         """What the explain page shows for one entity. Keys (all optional): ``source``
         (the Magento data), ``payload`` (what we would send now), ``errors`` (mapping

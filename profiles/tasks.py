@@ -10,6 +10,7 @@ from django.conf import settings
 from connectors.deadline import deadline
 from profiles.models import Profile, RunTrigger
 from profiles.services import pause, retention, runs
+from profiles.services.accounts import profile_account_mismatch
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +28,10 @@ def run_profile_scheduled(profile_id: int) -> None:
         return
     if not profile.status:
         logger.info("profile %s has its schedule disabled; not running", profile_id)
+        return
+    changed = profile_account_mismatch(profile)
+    if changed:
+        logger.warning("profile %s not run: %s", profile_id, changed)
         return
     refused = pause.profile_paused_by(profile)
     if refused is not None:

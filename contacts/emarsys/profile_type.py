@@ -21,15 +21,16 @@ from typing import Any
 from connectors.errors import AuthError
 from contacts.emarsys import config, consent
 from contacts.emarsys.collect import emarsys_collect, guest_source_message
-from contacts.emarsys.fields import schema_resolve
-from contacts.emarsys.reevaluate import reevaluation_preview
+from contacts.emarsys.fields import CACHE_KEY, schema_resolve
+from contacts.emarsys.reevaluate import LISTED, reevaluation_preview
 from contacts.emarsys.stages import ContactData, ContactUpsert, FailsafeQueueAndLog
 from contacts.emarsys.upsert import Upserter
 from contacts.models import ContactEntity, Customer, DeliveryAttempt, Subscriber
 from contacts.services.sharing import sharing_note
 from profiles import registry
-from profiles.models import Profile, Run
+from profiles.models import Client, Profile, Run
 from profiles.pipeline import BatchContext
+from profiles.services.accounts import profile_account_check
 from profiles.services.connections import emarsys_client
 
 TYPE_ID = "emarsys_contact_sync"
@@ -54,11 +55,25 @@ class EmarsysContactSync(registry.ProfileType):
 
     def collect(self, *, profile: Profile, run: Run | None) -> int:
         """Changed customers/subscribers (or everything, for an initial export)."""
+        profile_account_check(profile)  # its contacts must belong to the account it reaches
         return emarsys_collect(profile=profile, run=run)
+
+    def forget_remote(self, *, profile: Profile) -> None:
+        """What was sent, the agreed opt-ins, list memberships and the field cache belong
+        to the old account."""
+        assert profile.client is not None
+        gone = ("sent", consent.STATE_KEY, LISTED, "lists")
+        for entity in ContactEntity.objects.filter(profile=profile).only("pk", "metadata"):
+            metadata = {k: v for k, v in (entity.metadata or {}).items() if k not in gone}
+            ContactEntity.objects.filter(pk=entity.pk).update(metadata=metadata)
+        fresh = Client.objects.only("configuration_data").get(pk=profile.client.pk)
+        data = {k: v for k, v in (fresh.configuration_data or {}).items() if k != CACHE_KEY}
+        Client.objects.filter(pk=profile.client.pk).update(configuration_data=data)
 
     def prepare_batch(self, ctx: BatchContext) -> None:
         """Resolve fields (creating the key fields once) and build the upserter."""
         assert ctx.profile.client is not None
+        profile_account_check(ctx.profile)  # no id from another account, ever
         api = emarsys_client(ctx.profile.client)
         try:
             schema = schema_resolve(profile=ctx.profile, api=api, create=not ctx.dry_run)

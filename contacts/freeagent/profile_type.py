@@ -7,12 +7,17 @@ Logging (post-processor "Queue & Log", sort 100).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
 from connectors.deadline import remaining
 from connectors.errors import ConnectorError
-from contacts.freeagent.cache import remote_contact_get, remote_contacts_collect
+from contacts.freeagent.cache import (
+    WATERMARK_KEY,
+    remote_contact_get,
+    remote_contacts_collect,
+)
 from contacts.freeagent.export import ContactWriter, ExchangeRecorder
 from contacts.freeagent.mapping import contact_payload, field_changes
 from contacts.freeagent.resolve import (
@@ -21,17 +26,24 @@ from contacts.freeagent.resolve import (
     entity_intent,
     person_for_entity,
 )
-from contacts.models import ContactEntity, Customer, DeliveryAttempt
+from contacts.models import ContactEntity, Customer, DeliveryAttempt, RemoteContact
 from contacts.services import sharing
 from contacts.services.entities import entity_mark_pending, entity_rekey
 from contacts.services.mirror import customers_read, guests_read
 from contacts.services.sharing import SharedEmails, sharing_applies
 from profiles import registry
-from profiles.models import Profile, QueueStatus, Run, SyncStatus
+from profiles.models import Client, Profile, QueueStatus, Run, SyncStatus
 from profiles.pipeline import BatchContext, Generator, Outcome, Processor, QueueAndLog, WorkItem
 from profiles.services import runs
+from profiles.services.accounts import (
+    client_account_note,
+    freeagent_account,
+    profile_account_check,
+)
 from profiles.services.connections import freeagent_client, magento_client
 from profiles.services.pause import items_pause
+
+logger = logging.getLogger("contactsync.freeagent_contact_export")
 
 TYPE_ID = "freeagent_contact_export"
 # No contact is started with less time than this left before the batch's deadline: a
@@ -171,6 +183,16 @@ class FreeAgentContactExport(registry.ProfileType):
             raise ConnectorError(
                 f"Profile '{profile.name}' needs a Magento source client and a FreeAgent client."
             )
+        # Which FreeAgent account the client reaches now (one call per run): the profile's
+        # links must belong to it before anything is sent. FreeAgent unavailable or
+        # refusing: the last account seen stands, and the batches report the problem.
+        try:
+            company = freeagent_client(profile.client).get_company()
+        except ConnectorError as exc:
+            logger.warning("profile=%s FreeAgent account not read: %s", profile.pk, exc)
+        else:
+            client_account_note(profile.client, freeagent_account(company))
+        profile_account_check(profile)
         api = magento_client(profile.source_client)
         self._store_locales(profile, api)
         reevaluated = 0 if run is not None and run.dry_run else settings_reevaluate(profile)
@@ -283,11 +305,25 @@ class FreeAgentContactExport(registry.ProfileType):
             "notes": notes,
         }
 
+    def forget_remote(self, *, profile: Profile) -> None:
+        """The contacts cache and unfinished creates belong to the old account."""
+        assert profile.client is not None
+        RemoteContact.objects.filter(client=profile.client).delete()
+        fresh = Client.objects.only("configuration_data").get(pk=profile.client.pk)
+        data = {k: v for k, v in (fresh.configuration_data or {}).items() if k != WATERMARK_KEY}
+        Client.objects.filter(pk=profile.client.pk).update(configuration_data=data)
+        for entity in ContactEntity.objects.filter(
+            profile=profile, metadata__has_key="create_intent"
+        ):
+            metadata = {k: v for k, v in entity.metadata.items() if k != "create_intent"}
+            ContactEntity.objects.filter(pk=entity.pk).update(metadata=metadata)
+
     def prepare_batch(self, ctx: BatchContext) -> None:
         """Build the FreeAgent client and refresh the contacts cache (incrementally) so
         resolution sees every contact created up to now — even if no one ran `collect`."""
         client = ctx.profile.client
         assert client is not None
+        profile_account_check(ctx.profile)  # no id from another account, ever
         recorder = ExchangeRecorder()
         reader = freeagent_client(client, on_exchange=recorder)
         writer = freeagent_client(client, on_exchange=recorder, max_attempts=1)

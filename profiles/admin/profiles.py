@@ -21,6 +21,7 @@ from profiles.dashboard import run_series
 from profiles.forms.profiles import profile_fieldsets, profile_form_class
 from profiles.models import Client, Profile, RunTrigger
 from profiles.services import runs
+from profiles.services.accounts import profile_account_mismatch
 from profiles.services.clients import client_configuration_summary
 from profiles.services.pause import profile_paused_by
 from profiles.services.schedules import profile_schedule_set_enabled, profile_schedule_words
@@ -46,6 +47,7 @@ class ProfileAdmin(ButtonUrlsMixin, admin.ModelAdmin):
         ("<int:pk>/export-now/", "export_now", admin_views.profile_export_now),
         ("<int:pk>/dry-run/", "dry_run", admin_views.profile_dry_run),
         ("<int:pk>/schedule/", "schedule", admin_views.profile_schedule),
+        ("<int:pk>/start-over/", "start_over", admin_views.profile_start_over),
     ]
 
     def get_form(
@@ -272,6 +274,7 @@ def _profile_context(
         # As saved (a rejected form must not show its values as if they were live).
         "saved_status": profile.status,
         "paused_by": profile_paused_by(profile),
+        "account_changed": profile_account_mismatch(profile),
         "job_runs": [
             (job, title, profile.runs.filter(scope__job=job).order_by("-created_at").first())
             for job, title in (

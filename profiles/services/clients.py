@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from connectors.errors import ConfigurationError
 from profiles.models import Client, ClientType
+from profiles.services.accounts import client_account_note, freeagent_account
 from profiles.services.connections import (
     client_test_connection,
     emarsys_client,
@@ -57,6 +58,7 @@ def client_configuration_collect(*, client: Client) -> dict[str, Any]:
         data = magento_client(client).collect_configuration()
     elif client.type == ClientType.FREEAGENT:
         data = freeagent_client(client, max_attempts=2).collect_configuration()
+        client_account_note(client, freeagent_account(data.get("company") or {}))
     elif client.type == ClientType.EMARSYS:
         data = _emarsys_configuration(client)
     else:
@@ -142,6 +144,7 @@ def freeagent_connect(*, client: Client, code: str, redirect_uri: str) -> str:
     freeagent_token_save(client.pk, token)
     client.token_state = token.as_dict()
     company = freeagent_client(client, max_attempts=2).get_company()
+    client_account_note(client, freeagent_account(company))
     name = str(company.get("name") or "")
     settings = dict(Client.objects.only("settings").get(pk=client.pk).settings or {})
     settings["connected_company"] = name

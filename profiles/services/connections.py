@@ -177,7 +177,10 @@ def client_test_connection(client: Client) -> dict[str, Any]:
         websites = magento_client(client).websites()
         return {"websites": len(websites)}
     if client.type == ClientType.FREEAGENT:
+        from profiles.services.accounts import client_account_note, freeagent_account
+
         company = freeagent_client(client, max_attempts=1).get_company()
+        client_account_note(client, freeagent_account(company))
         return {"company": company.get("name", "")}
     if client.type == ClientType.EMARSYS:
         return {"fields": len(emarsys_client(client).list_fields())}

@@ -44,6 +44,7 @@ from profiles.models import (
 )
 from profiles.pipeline import BatchContext, Outcome, WorkItem
 from profiles.services import pause
+from profiles.services.accounts import AccountChanged
 from profiles.services.database import connections_reset
 
 logger = logging.getLogger(__name__)
@@ -304,6 +305,10 @@ def batch_process(*, run_id: int, worker_id: str, after_pk: int = 0) -> int:
         reason = pause.refused_reason(exc)
         if reason and profile.client is not None:
             pause.items_pause(items, profile.client, reason)
+        if isinstance(exc, AccountChanged):  # wait for a person's choice, sending nothing
+            for item in items:
+                if item.outcome == Outcome.RETRY:
+                    item.finish(Outcome.DEFERRED, f"Not sent: {exc.message}")
         if isinstance(exc, RateLimited):  # the batch's deadline, or a rate limit
             for item in items:
                 if item.outcome == Outcome.RETRY:
