@@ -25,7 +25,7 @@ from connectors.errors import ConnectorError
 from profiles.dashboard import run_progress
 from profiles.models import Client, ClientType, Profile, Run, RunTrigger
 from profiles.services import runs
-from profiles.services.accounts import profile_account_mismatch
+from profiles.services.accounts import profile_account_mismatch, profile_account_same
 from profiles.services.accounts import profile_start_over as profile_start_over_service
 from profiles.services.clients import (
     client_configuration_collect,
@@ -267,6 +267,12 @@ def profile_start_over(request: HttpRequest, admin: ModelAdmin[Profile], pk: int
     back = reverse("admin:profiles_profile_change", args=[profile.pk])
     if not profile_account_mismatch(profile):
         admin.message_user(request, "The client reaches this profile's account: nothing to do.")
+        return HttpResponseRedirect(back)
+    if request.POST.get("same") == "1":
+        profile_account_same(profile=profile)
+        admin.message_user(
+            request, f"“{profile.name}” goes on: you confirmed it is the same account."
+        )
         return HttpResponseRedirect(back)
     queued = profile_start_over_service(profile=profile)
     admin.message_user(

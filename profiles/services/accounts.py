@@ -150,3 +150,17 @@ def profile_start_over(*, profile: Profile) -> int:
         "profile %s started over in account %s: %d contact(s) queued", profile.pk, current, queued
     )
     return queued
+
+
+def profile_account_same(*, profile: Profile) -> None:
+    """The merchant confirms the client still reaches the same account (say a new API user
+    of the same Emarsys account): its links stay, the profile goes on."""
+    client = profile.client
+    current = client_account(client) if client is not None else None
+    state = dict(Profile.objects.only("state").get(pk=profile.pk).state or {})
+    if current is None:
+        state.pop(STATE_KEY, None)
+    else:
+        state[STATE_KEY] = current
+    Profile.objects.filter(pk=profile.pk).update(state=state)
+    profile.state = state
