@@ -19,6 +19,27 @@ def clean(value: Any) -> str:
     return " ".join(str(value).split())
 
 
+def type_problem(value: Any) -> str | None:
+    """Why ``value`` cannot be a text field (None when it can: text, a number, nothing)."""
+    if value is None or isinstance(value, str):
+        return None
+    if isinstance(value, bool):
+        return "is true/false, not a text value"
+    if isinstance(value, int | float):
+        return None
+    return f"is a {'list' if isinstance(value, list) else 'structure'}, not a text value"
+
+
+def listed(value: Any) -> list[Any]:
+    """A Magento list as a list (anything else — a stray scalar, an object — as empty)."""
+    return value if isinstance(value, list) else []
+
+
+def mapping_of(value: Any) -> dict[str, Any]:
+    """A Magento object as a dict (anything else as empty)."""
+    return value if isinstance(value, dict) else {}
+
+
 def email_key(email: str | None) -> str:
     """The e-mail as we match it: case- and whitespace-insensitive."""
     return "".join((email or "").split()).lower()
@@ -45,8 +66,7 @@ class Address:
         if isinstance(region, dict):
             region = region.get("region")
         street = data.get("street") or []
-        if isinstance(street, str):
-            street = [street]
+        street = [street] if isinstance(street, str | int | float) else listed(street)
         return cls(
             street=tuple(line for line in (clean(s) for s in street) if line),
             city=clean(data.get("city")),
@@ -82,6 +102,8 @@ class Person:
     gender: int | None = None
     is_guest: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    # Magento fields of a type no text field can hold: {magento field: why}.
+    problems: dict[str, str] = field(default_factory=dict)
 
     @property
     def email_key(self) -> str:
@@ -99,7 +121,7 @@ def _default_address(customer: dict[str, Any], kind: str) -> dict[str, Any] | No
     Magento marks it twice: ``customer.default_billing`` holds the address id as a string,
     and the address itself carries ``default_billing: true`` (omitted, not false, on others).
     """
-    addresses = [a for a in customer.get("addresses") or [] if isinstance(a, dict)]
+    addresses = [a for a in listed(customer.get("addresses")) if isinstance(a, dict)]
     wanted = str(customer.get(kind) or "")
     for address in addresses:
         if wanted and str(address.get("id")) == wanted:
@@ -123,10 +145,16 @@ def person_from_customer(customer: dict[str, Any]) -> Person:
     shipping = Address.from_magento(_default_address(customer, "default_shipping"))
     custom = {
         str(a.get("attribute_code")): a.get("value")
-        for a in customer.get("custom_attributes") or []
+        for a in listed(customer.get("custom_attributes"))
         if isinstance(a, dict) and a.get("attribute_code")
     }
+    problems = {
+        name: problem
+        for name in ("email", "firstname", "lastname", "taxvat", "dob")
+        if (problem := type_problem(customer.get(name))) is not None
+    }
     return Person(
+        problems=problems,
         email=clean(customer.get("email")),
         firstname=clean(customer.get("firstname")),
         lastname=clean(customer.get("lastname")),

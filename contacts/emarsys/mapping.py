@@ -19,10 +19,12 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from connectors.emarsys.models import Choice
 from connectors.freeagent.countries import country_name
+from contacts.people import listed, mapping_of, type_problem
 
 EMAIL = "3"
 FIRST_NAME = "1"
@@ -126,7 +128,7 @@ def is_empty(value: Any) -> bool:
 
 def default_address(customer: Mapping[str, Any], kind: str) -> dict[str, Any] | None:
     """The default billing/shipping address (by the customer's id pointer, else the flag)."""
-    addresses = [a for a in customer.get("addresses") or [] if isinstance(a, dict)]
+    addresses = [a for a in listed(customer.get("addresses")) if isinstance(a, dict)]
     wanted = str(customer.get(kind) or "")
     for address in addresses:
         if wanted and str(address.get("id")) == wanted:
@@ -166,13 +168,13 @@ def magento_value(
         return _flatten(address.get(rest))
     custom = {
         str(a.get("attribute_code")): a.get("value")
-        for a in customer.get("custom_attributes") or []
+        for a in listed(customer.get("custom_attributes"))
         if isinstance(a, dict)
     }
     if head == "custom_attributes" and rest:
         return _flatten(custom.get(rest))
     if head == "extension_attributes" and rest:
-        return _flatten((customer.get("extension_attributes") or {}).get(rest))
+        return _flatten(mapping_of(customer.get("extension_attributes")).get(rest))
     if path in customer:
         return _flatten(customer.get(path))
     return _flatten(custom.get(path))
@@ -223,11 +225,17 @@ def emarsys_value(
     """
     if is_empty(value):
         return None, None
+    if isinstance(value, dict):
+        return None, f"{row.magento}: {type_problem(value)}; not sent."
     kind = row.field_type
     if kind in DATE_TYPES:
         text = str(value).strip()
         if not _DATE.match(text):
             return None, f"{row.magento}: {text!r} is not a date; not sent."
+        try:
+            date.fromisoformat(text[:10])
+        except ValueError:
+            return None, f"{row.magento}: {text!r} is not a real date; not sent."
         return text[:10], None
     if kind == "numeric":
         text = str(value).strip()
@@ -257,7 +265,7 @@ def customer_status(customer: Mapping[str, Any], subscriber_status: int | None) 
     ``is_subscribed`` flag (true → 1, false → 3, absent → unknown)."""
     if subscriber_status is not None:
         return subscriber_status
-    flag = (customer.get("extension_attributes") or {}).get("is_subscribed")
+    flag = mapping_of(customer.get("extension_attributes")).get("is_subscribed")
     if flag is None:
         return None
     return 1 if flag else 3

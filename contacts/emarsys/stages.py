@@ -27,6 +27,7 @@ from contacts.emarsys.mapping import (
 from contacts.emarsys.upsert import Upserter
 from contacts.models import Customer, GuestBuyer, Subscriber
 from contacts.services.sharing import SharedEmails, sharing_applies
+from contacts.text import CLEANED_KEY, email_problem
 from profiles.pipeline import BatchContext, Generator, Outcome, Processor, QueueAndLog, WorkItem
 from profiles.services.pause import items_pause
 
@@ -93,6 +94,15 @@ def guest_names(store: Any, emails: Sequence[str]) -> dict[str, tuple[str, str]]
         if email not in out and (first or last):
             out[email] = (first, last)
     return out
+
+
+def _cleaned_fields(customer: Customer | None, subscriber: Subscriber | None) -> list[str]:
+    return [
+        path
+        for row in (customer, subscriber)
+        if row is not None
+        for path in (row.raw or {}).get(CLEANED_KEY) or []
+    ]
 
 
 class ContactData(Generator):
@@ -162,9 +172,16 @@ class ContactData(Generator):
                     "No longer in Magento (deleted); the Emarsys contact is kept as it is.",
                 )
                 continue
-            if not content.fields.get(EMAIL):
-                item.finish(Outcome.FAILED, "The Magento record has no e-mail address.")
+            problem = email_problem(str(content.fields.get(EMAIL) or ""))
+            if problem:
+                item.finish(Outcome.FAILED, f"e-mail (field 3): {problem}", field="3")
                 continue
+            cleaned = _cleaned_fields(customers.get(entity.customer_id), subscriber)
+            if cleaned:
+                content.warnings.append(
+                    f"Magento's {', '.join(cleaned)} held characters no system can store "
+                    "(NUL, control characters, invalid Unicode); they were removed."
+                )
             base = consent.Base.of(entity.metadata)
             magento = consent.Magento(content.status, content.changed_at)
             wants = consent.wants_to_send(base, magento, settings["optin_map"])

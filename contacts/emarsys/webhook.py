@@ -32,6 +32,7 @@ from contacts.emarsys import config
 from contacts.emarsys.profile_type import TYPE_ID
 from contacts.emarsys.services import EVENTS
 from contacts.services.mirror import magento_time
+from contacts.text import email_problem
 from profiles.models import Profile
 
 logger = logging.getLogger("contactsync.emarsys_contact_sync")
@@ -114,9 +115,15 @@ def event_errors(payload: Any) -> str:
     for field in ("customer_id", "store_id", "subscriber_status"):
         if not _is_id(row.get(field), optional=True):
             return f"subscriber.{field} must be 1-10 digits or null"
+    status = row.get("subscriber_status")
+    if status is not None and int(status) not in (1, 2, 3, 4):
+        return "subscriber.subscriber_status must be 1 (subscribed), 2, 3 or 4"
     email = row.get("subscriber_email")
     if email is not None and not isinstance(email, str):
         return "subscriber.subscriber_email must be a string or null"
+    problem = email_problem(email.strip()) if email else None
+    if problem:
+        return f"subscriber.subscriber_email {problem}"
     if not _time_ok(row.get("change_status_at")):
         return "subscriber.change_status_at must be 'YYYY-MM-DD HH:MM:SS' or null"
     return ""

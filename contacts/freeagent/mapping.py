@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from connectors.freeagent.countries import country_name
 from contacts.people import Person
+from contacts.text import email_problem
 
 # FreeAgent's invoice locales (reference §6.3), keyed by Magento locale or language.
 _LOCALES = {
@@ -54,8 +54,6 @@ _LOCALES = {
     "tr": "tr",
 }
 
-# Deliberately strict: one @, a dot in the domain, no spaces. FreeAgent rejects worse.
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 FIELD_ORDER = (
     "organisation_name",
@@ -77,6 +75,13 @@ FIELD_ORDER = (
 )
 
 MAX_LENGTH = 255
+# The FreeAgent field each checked Magento customer field feeds.
+MAGENTO_FIELDS = {
+    "email": "email",
+    "firstname": "first_name",
+    "lastname": "last_name",
+    "taxvat": "sales_tax_registration_number",
+}
 
 
 @dataclass
@@ -131,11 +136,10 @@ def contact_payload(person: Person, *, store_locale: str | None = None) -> Mappi
     if company:
         payload["contact_name_on_invoices"] = bool(first or last)
 
-    email = "".join(person.email.split())
-    if not email:
-        result.errors["email"] = "is empty"
-    elif not _EMAIL.match(email):
-        result.errors["email"] = f"{person.email!r} is not a valid e-mail address"
+    email = person.email.strip()
+    problem = email_problem(email)
+    if problem:
+        result.errors["email"] = problem
     else:
         payload["email"] = email
         payload["billing_email"] = email
@@ -172,6 +176,10 @@ def contact_payload(person: Person, *, store_locale: str | None = None) -> Mappi
     if locale:
         payload["locale"] = locale
 
+    for magento, problem in person.problems.items():
+        name = MAGENTO_FIELDS.get(magento)
+        if name is not None:
+            result.errors[name] = f"Magento's {magento} {problem}"
     for name, value in payload.items():
         if isinstance(value, str) and len(value) > MAX_LENGTH:
             result.errors[name] = f"is {len(value)} characters long; FreeAgent allows {MAX_LENGTH}"

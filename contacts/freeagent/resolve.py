@@ -16,6 +16,7 @@ from contacts.freeagent.mapping import contact_payload, field_changes, field_dif
 from contacts.models import ContactEntity, Customer, GuestBuyer, RemoteContact
 from contacts.people import Person, email_key, person_from_customer, person_from_guest
 from contacts.services.sharing import decision_of
+from contacts.text import CLEANED_KEY
 from profiles.models import ApiBehaviour, Client, Profile
 from profiles.pipeline import Outcome, WorkItem
 
@@ -112,6 +113,12 @@ def contact_generate(
     if not mapped.ok:
         item.finish(Outcome.FAILED, mapped.error_message(), field_errors=mapped.errors)
         return
+    cleaned = (_raw or {}).get(CLEANED_KEY)
+    if cleaned:
+        item.details["warnings"] = [
+            f"Magento's {', '.join(cleaned)} held characters no system can store (NUL, "
+            "control characters, invalid Unicode); they were removed."
+        ]
     payload = mapped.payload
     digest = payload_hash(payload)
     item.payload_hash = digest

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, DataError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -24,7 +24,8 @@ from connectors.magento.client import KeysetPager, MagentoClient
 from connectors.magento.normalise import guest_from_order
 from connectors.magento.subscribers import SubscriberSource
 from contacts.models import Customer, GuestBuyer, Subscriber
-from contacts.people import clean, email_key, person_from_customer
+from contacts.people import clean, email_key, mapping_of, person_from_customer
+from contacts.text import CLEANED_KEY, clean_json
 from profiles.models import Client, Profile
 from profiles.services.runs import run_heartbeat_for
 
@@ -79,8 +80,18 @@ def _progress(profile: Profile, key: str, pager: KeysetPager, n: int) -> None:
         cursor_save(profile, key, pager.cursor)
 
 
+def safe_record(raw: dict[str, Any]) -> dict[str, Any]:
+    """The record without characters no database or API takes (NUL, control characters,
+    lone surrogates); the fields that held them are listed under ``CLEANED_KEY``."""
+    cleaned, paths = clean_json({k: v for k, v in raw.items() if k != CLEANED_KEY})
+    if paths:
+        cleaned[CLEANED_KEY] = paths
+    return dict(cleaned)
+
+
 def customer_upsert(store: Client, raw: dict[str, Any]) -> Customer:
     """Insert or update the mirror row of one Magento customer."""
+    raw = safe_record(raw)
     person = person_from_customer(raw)
     digest = source_hash(raw)
     customer, _ = Customer.objects.update_or_create(
@@ -96,7 +107,7 @@ def customer_upsert(store: Client, raw: dict[str, Any]) -> Customer:
             "group_id": person.group_id,
             "company": person.company,
             "taxvat": person.taxvat,
-            "is_subscribed": (raw.get("extension_attributes") or {}).get("is_subscribed"),
+            "is_subscribed": mapping_of(raw.get("extension_attributes")).get("is_subscribed"),
             "raw": raw,
             "source_hash": digest,
             "magento_updated_at": magento_time(raw.get("updated_at")),
@@ -117,10 +128,16 @@ def _isolated(
     *,
     profile: Profile | None = None,
     retry_key: str = "",
+    record: Any = None,
 ) -> Any:
     """Mirror one record; a record that cannot be stored is reported, never fatal, and
     remembered (``retry_key``) so the next collection reads it again even though the
-    cursor has moved past it."""
+    cursor has moved past it. Read again unchanged (``record`` as it failed), it stays
+    failed quietly: reported once, not on every run, until Magento changes it."""
+    if profile is not None and retry_key and record is not None:
+        failed = _failed_hashes(profile, retry_key).get(ident)
+        if failed is not None and failed == source_hash(record):
+            return None
     try:
         with transaction.atomic():
             row = fn()
@@ -129,28 +146,43 @@ def _isolated(
         if on_error is not None:
             on_error(what, ident, exc)
         if profile is not None and retry_key:
-            _retry_list_update(profile, retry_key, add=ident)
+            # Bad data fails the same way every time: remember the record as it failed.
+            # A database hiccup may pass: that one is simply tried again.
+            same_again = isinstance(exc, DataError | KeyError | TypeError | ValueError)
+            digest = source_hash(record) if record is not None and same_again else ""
+            _retry_list_update(profile, retry_key, add=ident, digest=digest)
         return None
     if profile is not None and retry_key:
         _retry_list_update(profile, retry_key, remove=ident)
     return row
 
 
+def _failed_hashes(profile: Profile, key: str) -> dict[str, str]:
+    return dict(((profile.state or {}).get(RETRY_STATE) or {}).get(f"{key}_failed") or {})
+
+
 def _retry_list(profile: Profile, key: str) -> list[str]:
     return list(((profile.state or {}).get(RETRY_STATE) or {}).get(key) or [])
 
 
-def _retry_list_update(profile: Profile, key: str, *, add: str = "", remove: str = "") -> None:
+def _retry_list_update(
+    profile: Profile, key: str, *, add: str = "", remove: str = "", digest: str = ""
+) -> None:
     current = _retry_list(profile, key)
+    hashes = _failed_hashes(profile, key)
     wanted = [i for i in current if i != remove]
+    hashes.pop(remove, None)
     if add and add not in wanted:
         wanted.append(add)
-    if wanted == current:
+    if add and digest:
+        hashes[add] = digest
+    if wanted == current and hashes == _failed_hashes(profile, key):
         return
     fresh = Profile.objects.only("state").get(pk=profile.pk)
     state = dict(fresh.state or {})
     retry = dict(state.get(RETRY_STATE) or {})
     retry[key] = wanted
+    retry[f"{key}_failed"] = hashes
     state[RETRY_STATE] = retry
     Profile.objects.filter(pk=profile.pk).update(state=state)
     profile.state = state
@@ -188,6 +220,7 @@ def customers_read(
                 partial(customer_upsert, store, again),
                 profile=profile,
                 retry_key="customers",
+                record=again,
             )
             if row is not None:
                 yield row
@@ -202,6 +235,7 @@ def customers_read(
             partial(customer_upsert, store, raw),
             profile=profile,
             retry_key="customers",
+            record=raw,
         )
         if row is not None:
             yield row
@@ -223,6 +257,7 @@ def guest_upsert(
     store: Client, guest: dict[str, Any], *, website_id: int | None
 ) -> GuestBuyer | None:
     """Merge one guest order into the mirror (one row per e-mail and website)."""
+    guest = safe_record(guest)
     key = email_key(guest.get("email"))
     if not key:
         return None
@@ -273,6 +308,7 @@ def guests_read(
             partial(guest_upsert, store, guest, website_id=website_id),
             profile=profile,
             retry_key="guest_orders",
+            record=guest,
         )
         return row
 
@@ -300,6 +336,7 @@ def subscriber_upsert(store: Client, data: dict[str, Any]) -> Subscriber:
     A change older than the one the mirror holds (a late or replayed notification) is
     ignored: an old "subscribed" must never overwrite a newer "unsubscribed".
     """
+    data = safe_record(data)
     incoming = magento_time(data.get("change_status_at"))
     existing = Subscriber.objects.filter(
         store=store, subscriber_id=int(data["subscriber_id"])

@@ -268,7 +268,7 @@ def test_invalid_magento_data_fails_that_contact_and_the_batch_goes_on(world):
     messages = sorted(
         e.message["text"] for e in ContactEntity.objects.filter(queue_status="failed")
     )
-    assert any(m.startswith("email: 'not-an-email' is not a valid e-mail") for m in messages)
+    assert any(m.startswith("email: 'not-an-email' is not an e-mail address") for m in messages)
     assert any("first_name: no first name, last name or company" in m for m in messages)
 
 
