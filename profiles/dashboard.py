@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from profiles import registry
+from profiles.fields import undecryptable
 from profiles.models import (
     ACTIVE_RUN_STATUSES,
     Client,
@@ -23,6 +24,7 @@ from profiles.models import (
 )
 from profiles.services.accounts import profile_account_mismatch
 from profiles.services.clients import client_connection_state
+from profiles.services.connections import client_secrets_unreadable, secrets_unreadable_message
 from profiles.services.pause import profile_paused_by
 
 AUTH_MARKERS = ("refused the credentials", "AuthError", "reconnect the client")
@@ -56,7 +58,28 @@ def attention_items(user: Any = None) -> list[Attention]:
     items: list[Attention] = []
     show_clients = user is None or user.has_perm("profiles.view_client")
     entity_list = reverse("admin:contacts_contactentity_changelist")
+    if show_clients:
+        for client in Client.objects.order_by("name"):
+            if client_secrets_unreadable(client):
+                items.append(
+                    Attention(
+                        "error",
+                        secrets_unreadable_message(client.name),
+                        reverse("admin:profiles_client_change", args=[client.pk]),
+                        "Open client",
+                    )
+                )
     for profile in Profile.objects.select_related("client").order_by("name"):
+        if undecryptable(profile.settings):
+            items.append(
+                Attention(
+                    "error",
+                    f"{profile.name}: its settings cannot be decrypted with "
+                    "FIELD_ENCRYPTION_KEY (was the key changed?); it does not run.",
+                    reverse("admin:profiles_profile_change", args=[profile.pk]),
+                    "Review",
+                )
+            )
         qs = _entities(profile)
         if qs is None:
             continue

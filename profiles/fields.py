@@ -59,6 +59,45 @@ def redact(value: Any) -> Any:
     return value
 
 
+class Ciphertext(dict[str, Any]):
+    """A value to be written as this exact ciphertext (key rotation writes these)."""
+
+    def __init__(self, token: str) -> None:
+        super().__init__()
+        self.token = token
+
+
+class Undecryptable(Ciphertext):
+    """What an encrypted value reads as when no configured key opens it: empty (so pages
+    render and the client asks for its secrets again), keeping the ciphertext, which is
+    written back unchanged — a save never destroys secrets a restored key could open."""
+
+
+def undecryptable(value: Any) -> bool:
+    """True for a value no configured key could decrypt."""
+    return isinstance(value, Undecryptable)
+
+
+def _load(value: str) -> Any:
+    try:
+        return json.loads(decrypt(value))
+    except ImproperlyConfigured:
+        return Undecryptable(value)
+
+
+def rotate(token: str) -> str | None:
+    """The ciphertext re-encrypted with the first key; None when it already is. Raises
+    :class:`InvalidToken` when no configured key opens it."""
+    keys = [k.strip() for k in settings.FIELD_ENCRYPTION_KEY.split(",") if k.strip()]
+    body = token[len(PREFIX) :].encode()
+    try:
+        Fernet(keys[0].encode()).decrypt(body)
+        return None
+    except InvalidToken:
+        pass
+    return PREFIX + _fernet(settings.FIELD_ENCRYPTION_KEY).rotate(body).decode()
+
+
 class EncryptedJSONField(models.TextField):
     """A dict stored as Fernet ciphertext; reads give back the dict, the DB never sees it."""
 
@@ -72,7 +111,7 @@ class EncryptedJSONField(models.TextField):
         if not str(value).startswith(PREFIX):
             # Written before the column was encrypted: plain JSON, encrypted on next save.
             return json.loads(value)
-        return json.loads(decrypt(value))
+        return _load(value)
 
     def to_python(self, value: Any) -> Any:
         if isinstance(value, dict):
@@ -80,12 +119,16 @@ class EncryptedJSONField(models.TextField):
         if value is None or value == "":
             return {}
         if isinstance(value, str) and value.startswith(PREFIX):
-            return json.loads(decrypt(value))
+            return _load(value)
         if isinstance(value, str):
             return json.loads(value)
         return value
 
     def get_prep_value(self, value: Any) -> Any:
+        if isinstance(value, Ciphertext):
+            # Written as is: an unreadable value is never overwritten (a restored key could
+            # still open it); a rotated one is already encrypted.
+            return value.token
         if value is None:
             value = {}
         return encrypt(json.dumps(value, sort_keys=True))

@@ -8,6 +8,7 @@ from celery import shared_task
 from django.conf import settings
 
 from connectors.deadline import deadline
+from connectors.errors import ConfigurationError
 from profiles.models import Profile, RunTrigger
 from profiles.services import pause, retention, runs
 from profiles.services.accounts import profile_account_mismatch
@@ -45,6 +46,8 @@ def run_profile_scheduled(profile_id: int) -> None:
         runs.run_start(profile=profile, trigger=RunTrigger.SCHEDULE)
     except runs.RunAlreadyActive as exc:
         logger.info("%s Skipping this scheduled run.", exc)
+    except ConfigurationError as exc:
+        logger.error("profile %s not run: %s", profile_id, exc)
 
 
 @shared_task(

@@ -19,6 +19,7 @@ from connectors.errors import ConfigurationError
 from profiles.models import Client, ClientType
 from profiles.services.accounts import client_account_note, freeagent_account
 from profiles.services.connections import (
+    client_secrets_unreadable,
     client_test_connection,
     emarsys_client,
     freeagent_client,
@@ -162,6 +163,14 @@ def client_connection_state(client: Client) -> dict[str, Any]:
     ``ok`` False means the merchant must act (connect, or add credentials); ``label`` says
     what to show.
     """
+    if client_secrets_unreadable(client):
+        return {
+            "ok": False,
+            "label": "Stored secrets cannot be decrypted (FIELD_ENCRYPTION_KEY changed?) — "
+            "re-enter them",
+        }
+    if client.refused_at is not None:
+        return {"ok": False, "label": "Credentials refused — reconnect or fix them"}
     credentials = client.credentials or {}
     if client.type == ClientType.FREEAGENT:
         if not credentials.get("client_id") or not credentials.get("client_secret"):

@@ -20,6 +20,7 @@ from connectors.freeagent.client import FreeAgentClient
 from connectors.http import ExchangeHook
 from connectors.magento.client import MagentoClient
 from connectors.ratelimit import budget_for
+from profiles.fields import undecryptable
 from profiles.models import Client, ClientType, Environment
 
 FREEAGENT_MAX_ATTEMPTS = 4
@@ -41,6 +42,21 @@ def _require(client: Client, expected: str) -> None:
             f"Client '{client.name}' is a {client.get_type_display()} client, "
             f"not {ClientType(expected).label}."
         )
+    if client_secrets_unreadable(client):
+        raise ConfigurationError(secrets_unreadable_message(client.name))
+
+
+def client_secrets_unreadable(client: Client) -> bool:
+    """True when no configured FIELD_ENCRYPTION_KEY opens the client's stored secrets."""
+    return undecryptable(client.credentials) or undecryptable(client.token_state)
+
+
+def secrets_unreadable_message(name: str) -> str:
+    return (
+        f"The stored secrets of '{name}' cannot be decrypted with FIELD_ENCRYPTION_KEY (was "
+        "the key changed?). Put the old key back after the new one (new,old) and run "
+        "`manage.py rotate_keys`, or re-enter the secrets on the client's page."
+    )
 
 
 def magento_client(client: Client, *, on_exchange: ExchangeHook | None = None) -> MagentoClient:

@@ -31,8 +31,9 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
-from connectors.errors import RateLimited
+from connectors.errors import ConfigurationError, RateLimited
 from profiles import registry
+from profiles.fields import undecryptable
 from profiles.models import (
     ACTIVE_RUN_STATUSES,
     Profile,
@@ -117,6 +118,12 @@ def run_start(
     CLI) or on the Celery workers. Refuses to overlap an active run of the same profile.
     """
     registry.get(profile.type)  # unknown types fail before a Run is created
+    if undecryptable(profile.settings):
+        raise ConfigurationError(
+            f"The settings of profile '{profile.name}' cannot be decrypted with "
+            "FIELD_ENCRYPTION_KEY (was the key changed?): put the old key back after the new "
+            "one and run `manage.py rotate_keys`. Nothing runs on settings it cannot read."
+        )
     scope: dict[str, Any] = {}
     if entity_ids:
         scope["entity_ids"] = sorted({int(i) for i in entity_ids})
