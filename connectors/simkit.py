@@ -3,8 +3,9 @@
 A simulator is a :class:`SimApp` subclass: it registers routes with :meth:`SimApp.route`,
 keeps its state in memory under ``self.lock``, and gets for free:
 
-* fault injection (latency, 5xx rate, timeouts, connection resets, 429 bursts), settable
-  at construction and over ``GET/POST /_sim/faults``;
+* fault injection (latency, 5xx rate, timeouts, connection resets, 429 bursts, answers
+  lost after the work was done), settable at construction and over ``GET/POST
+  /_sim/faults`` (whose answer also counts the faults served, under ``served``);
 * fixed-window rate limits (:class:`FixedWindow`) with a ``time_scale`` knob so a
   120-per-minute window can be exercised in seconds;
 * ``POST /_sim/reset``, ``GET /_sim/state`` and ``GET /_sim/requests`` (the request log, for
@@ -24,6 +25,7 @@ import socket
 import struct
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from http import HTTPStatus
@@ -46,6 +48,7 @@ class Faults:
     reset_rate: float = 0.0  # close the socket without an answer
     burst_429: int = 0  # the next N requests get 429
     retry_after: float = 1.0
+    drop_rate: float = 0.0  # do the work, then close the socket: the answer is lost
 
     def update(self, values: dict[str, Any]) -> None:
         for key, value in values.items():
@@ -149,6 +152,7 @@ class SimApp:
         self.faults = faults or Faults()
         self.random = random.Random(seed)
         self.request_log: list[dict[str, Any]] = []
+        self.faults_served: Counter[str] = Counter()  # faults served, by kind
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = []
         self.route("GET", r"/_sim/faults", self._get_faults)
         self.route("POST", r"/_sim/faults", self._set_faults)
@@ -162,6 +166,7 @@ class SimApp:
         """Forget all state (called by ``POST /_sim/reset``)."""
         with self.lock:
             self.request_log.clear()
+            self.faults_served.clear()
 
     def state(self) -> dict[str, Any]:
         """A JSON summary of the state (``GET /_sim/state``)."""
@@ -209,7 +214,14 @@ class SimApp:
             wait = self.check_rate_limit(request)
             if wait is not None:
                 return self.rate_limited(request, wait)
-        return self.dispatch(request)
+        response = self.dispatch(request)
+        if not request.path.startswith("/_sim/") and response.status < 400:
+            with self.lock:
+                dropped = self.random.random() < self.faults.drop_rate
+            if dropped:
+                self._count("dropped")
+                raise ConnectionReset  # done, but the client never hears of it
+        return response
 
     def _inject_fault(self, request: Request) -> Response | None:
         f = self.faults
@@ -218,24 +230,33 @@ class SimApp:
         with self.lock:
             if f.burst_429 > 0:
                 f.burst_429 -= 1
+                self.faults_served["429"] += 1
                 return self.rate_limited(request, f.retry_after)
             roll = self.random.random()
         if roll < f.reset_rate:
+            self._count("reset")
             raise ConnectionReset
         roll -= f.reset_rate
         if roll < f.timeout_rate:
+            self._count("timeout")
             time.sleep(f.timeout_s)
             return Response(504, {"message": "Gateway Timeout"})
         roll -= f.timeout_rate
         if roll < f.error_rate:
+            self._count("5xx")
             status = self.random.choice([500, 502, 503])
             return Response(status, {"message": HTTPStatus(status).phrase})
         return None
 
+    def _count(self, kind: str) -> None:
+        with self.lock:
+            self.faults_served[kind] += 1
+
     # -- /_sim/ control endpoints ----------------------------------------------------------
 
     def _get_faults(self, request: Request) -> Response:
-        return Response(200, asdict(self.faults))
+        with self.lock:
+            return Response(200, {**asdict(self.faults), "served": dict(self.faults_served)})
 
     def _set_faults(self, request: Request) -> Response:
         try:

@@ -226,7 +226,7 @@ class QueueAndLog(PostProcessor):
             # Not the contact's fault either (a rate limit, the batch's time ran out): back
             # in the queue for when the wait is over, no attempt used up.
             entity.queue_status = QueueStatus.PENDING
-            entity.next_attempt_at = now + timedelta(seconds=max(item.retry_after or 0, 30))
+            entity.next_attempt_at = now + timedelta(seconds=item.retry_after or 0)
             counter = "retried"
         elif outcome == Outcome.PAUSED:
             # Waits for the client to be reconnected (no due time: not claimable until the

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
-from celery import shared_task
+from celery import Task, shared_task
 from django.conf import settings
 
 from connectors.deadline import deadline
@@ -16,8 +17,23 @@ from profiles.services.accounts import profile_account_mismatch
 logger = logging.getLogger(__name__)
 
 # Seconds kept free before the soft time limit: the longest request (connect + read
-# timeouts) and the batch's outcome writes.
+# timeouts) and the batch's outcome writes (a quarter of a short limit).
 BATCH_DEADLINE_MARGIN = 120
+
+
+def time_limits(timelimit: Sequence[float | None] | None) -> tuple[float, float]:
+    """The soft and hard time limits a task really runs under: the ones its message
+    carries (set by whoever queued it), else this process's settings."""
+    hard, soft = timelimit or (None, None)
+    return (
+        float(soft or settings.CELERY_TASK_SOFT_TIME_LIMIT),
+        float(hard or settings.CELERY_TASK_TIME_LIMIT),
+    )
+
+
+def batch_deadline(soft: float) -> float:
+    """Seconds a batch may wait for budgets, 429s and backoff under a soft limit."""
+    return soft - min(BATCH_DEADLINE_MARGIN, soft / 4)
 
 
 @shared_task(name="profiles.run_profile_scheduled", ignore_result=True)
@@ -63,8 +79,8 @@ def run_execute_task(run_id: int) -> None:
     runs.run_execute(run_id=run_id)
 
 
-@shared_task(name="profiles.run_batches", acks_late=True, ignore_result=True)
-def run_batches_task(run_id: int) -> None:
+@shared_task(name="profiles.run_batches", acks_late=True, ignore_result=True, bind=True)
+def run_batches_task(self: Task, run_id: int) -> None:
     """Claim and process one batch of the run; queue a follow-up while work remains.
 
     One batch per task keeps every task well inside its time limit (and so inside the
@@ -73,7 +89,8 @@ def run_batches_task(run_id: int) -> None:
     """
     # Waits never run past this, well inside the soft time limit: what does not fit is
     # deferred, never cut off by the limit in the middle of a database write.
-    with deadline(settings.CELERY_TASK_SOFT_TIME_LIMIT - BATCH_DEADLINE_MARGIN):
+    soft, hard = time_limits(self.request.timelimit)
+    with deadline(batch_deadline(soft), hard_limit=hard):
         processed = runs.batch_process(run_id=run_id, worker_id=runs.worker_identity())
     if processed and runs.run_has_claimable(run_id=run_id):
         run_batches_task.delay(run_id=run_id)

@@ -25,6 +25,7 @@ BY_ID = "id"
 # call_with_retries, as used here: attempts per call and the longest 429 wait.
 MAX_ATTEMPTS = 4
 MAX_RATE_LIMIT_WAIT = 120.0
+LATE_RETRY_AFTER = 60.0  # a call that could outlive the create lock: tried again after this
 
 
 def _pause(seconds: float) -> None:
@@ -83,7 +84,11 @@ class BatchCalls:
             return True
         for item in items:
             if not item.done:
-                item.finish(Outcome.RETRY, reason)
+                if late and not self.broken:  # the time, not the contact: no attempt used
+                    item.retry_after = LATE_RETRY_AFTER
+                    item.finish(Outcome.DEFERRED, reason)
+                else:
+                    item.finish(Outcome.RETRY, reason)
         return False
 
     def _refused(self, exc: AuthError) -> str:

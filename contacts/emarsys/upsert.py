@@ -36,6 +36,7 @@ from typing import Any
 
 from django.conf import settings as django_settings
 
+from connectors.deadline import in_task, lock_ttl, lock_wait
 from connectors.emarsys.contacts import split_batches
 from connectors.emarsys.models import ContactResult
 from connectors.errors import AuthError, ConnectorError, RateLimited, TransientError
@@ -56,7 +57,8 @@ logger = logging.getLogger("contactsync.emarsys_contact_sync")
 # creates (three calls). Its TTL (which only matters when a holder dies with a Redis lock)
 # is longer than it can ever be held: inside it, a call is only started when its worst case
 # (see Upserter.call_worst_case) still ends LOCK_SLACK before the TTL; what does not fit
-# is deferred. It also outlives the batch task's hard time limit.
+# is deferred. In a batch task it lives for the task's hard time limit and a little more
+# (see connectors.deadline.lock_ttl): a killed worker's lock frees soon after its death.
 LOCK_TTL = 900.0
 LOCK_SLACK = 60.0  # the database writes done under the lock, and clock slop
 LOCK_WAIT = 120.0  # how long a batch waits for another one's create phase
@@ -110,6 +112,7 @@ class Upserter(Resolution, ListAdds, ConsentCalls):
             self._create_locked(items)
             return
         assert self.ctx.profile.client is not None
+        ttl = lock_ttl(LOCK_TTL)
         with ExitStack() as stack:
             try:
                 stack.enter_context(
@@ -117,8 +120,8 @@ class Upserter(Resolution, ListAdds, ConsentCalls):
                         create_lock_name(self.ctx.profile.client.pk),
                         redis_url=django_settings.REDIS_URL or None,
                         lock_dir=_lock_dir(),
-                        timeout=LOCK_WAIT,
-                        ttl=LOCK_TTL,
+                        timeout=lock_wait(LOCK_WAIT),
+                        ttl=ttl,
                     )
                 )
             except TransientError as exc:  # LockTimeout, or Redis unavailable
@@ -129,7 +132,9 @@ class Upserter(Resolution, ListAdds, ConsentCalls):
                         f"right now ({exc.message}); retried later.",
                     )
                 return
-            self.deadline = time.monotonic() + LOCK_TTL - LOCK_SLACK
+            # In a task the lock outlives the task's hard limit, so outlives its holder;
+            # on the command line each call must fit in what is left of the TTL.
+            self.deadline = None if in_task() else time.monotonic() + ttl - LOCK_SLACK
             try:
                 self._create_locked(items)
             finally:

@@ -23,6 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from connectors.deadline import lock_ttl, lock_wait
 from connectors.errors import (
     AuthError,
     ConnectorError,
@@ -176,8 +177,8 @@ class ContactWriter:
             lock,
             redis_url=settings.REDIS_URL or None,
             lock_dir=_lock_dir(),
-            timeout=LOCK_WAIT,
-            ttl=LOCK_TTL,
+            timeout=lock_wait(LOCK_WAIT),
+            ttl=lock_ttl(LOCK_TTL),
         ):
             previous = self._catch_up_unfinished_create(entity)
             existing = remote_contacts_by_email(self.client, email)

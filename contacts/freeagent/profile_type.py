@@ -11,7 +11,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from connectors.deadline import remaining
+from connectors.deadline import too_late
 from connectors.errors import ConnectorError
 from contacts.freeagent.cache import (
     WATERMARK_KEY,
@@ -94,8 +94,7 @@ class ContactCreation(Processor):
                 outcome = Outcome.CREATED if action == "create" else Outcome.UPDATED
                 item.finish(outcome, f"Dry run: would {action}; nothing was sent.")
                 continue
-            left = remaining()
-            if left is not None and left < ITEM_SLACK:
+            if too_late(ITEM_SLACK):
                 item.finish(
                     Outcome.DEFERRED, "Deferred: this batch's time ran out before its turn."
                 )

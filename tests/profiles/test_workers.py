@@ -59,9 +59,7 @@ def trace_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def start_worker(
-    broker: str, trace_dir: Path
-) -> Iterator[Callable[[str], subprocess.Popen[bytes]]]:
+def start_worker(broker: str, trace_dir: Path) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
     workers: list[subprocess.Popen[bytes]] = []
     db = connection.settings_dict
     database_url = (
@@ -78,7 +76,7 @@ def start_worker(
         "PIPELINE_TRACE_DIR": str(trace_dir),
     }
 
-    def start(name: str) -> subprocess.Popen[bytes]:
+    def start(name: str, **extra_env: str) -> subprocess.Popen[bytes]:
         log = (trace_dir.parent / f"{name}.log").open("wb")
         proc = subprocess.Popen(
             [
@@ -101,7 +99,7 @@ def start_worker(
                 "warning",
             ],
             cwd=REPO,
-            env=env,
+            env={**env, **extra_env},
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,

@@ -14,6 +14,7 @@ import requests
 from django.conf import settings
 from django.utils import timezone
 
+from connectors.deadline import deadline
 from connectors.emarsys.client import EmarsysClient
 from connectors.errors import AuthError, TransientError, ValidationError
 from connectors.locks import process_lock
@@ -377,7 +378,10 @@ def test_calls_that_could_outlive_the_create_lock_are_not_started(env, monkeypat
     sync(env)
 
     (entity,) = entities()
-    assert entity.queue_status == QueueStatus.RETRY
+    # the time, not the contact: back in the queue with no attempt used up
+    assert entity.queue_status == QueueStatus.PENDING
+    assert entity.attempts == 0
+    assert entity.next_attempt_at is not None
     assert "create lock" in entity.message["text"]
     assert env.contacts() == []
 
@@ -445,3 +449,17 @@ def test_new_ids_are_written_before_the_create_lock_is_released(env, monkeypatch
 
     (contact,) = env.contacts()
     assert seen == [contact["id"]]
+
+
+def test_in_a_task_the_create_lock_outlives_its_holder(env, monkeypatch):
+    """A batch task's lock lives past the task's hard limit, so no call is refused for fear
+    of outliving it (a killed worker's lock still frees soon after its death)."""
+    env.customer(email="task@example.com", firstname="T", lastname="K")
+    monkeypatch.setattr(upsert.Upserter, "call_worst_case", lambda self: upsert.LOCK_TTL)
+
+    with deadline(60, hard_limit=90):
+        sync(env)
+
+    (entity,) = entities()
+    assert entity.queue_status == QueueStatus.COMPLETE
+    assert [c["fields"]["3"] for c in env.contacts()] == ["task@example.com"]
