@@ -16,17 +16,26 @@ from contacts.people import email_key
 from profiles.models import Client
 
 # Incremental fetches start where the previous fetch *started* (by our clock), minus this
-# margin for clock skew and FreeAgent's one-second timestamps. Not from the newest contact
-# we hold: our own writes move that mark and would hide contacts others created meanwhile.
-OVERLAP = timedelta(seconds=60)
+# margin for clock skew (NTP keeps servers well within it) and FreeAgent's one-second
+# timestamps. Not from the newest contact we hold: our own writes move that mark and would
+# hide contacts others created meanwhile.
+OVERLAP = timedelta(seconds=15)
+# Inside one run the cache is read again at most this often. What our own workers create
+# is in the cache the moment it is linked (under the per-e-mail create lock), so a re-read
+# only looks for contacts made outside this tool — and every re-read also lists our own
+# writes since the last one: a read per batch would cost as many requests as the creates
+# themselves at 100 contacts a batch. Every run reads once at its first batch.
+REFRESH_EVERY = timedelta(seconds=60)
 WATERMARK_KEY = "freeagent_contacts_fetched_at"
 CHUNK = 500  # ids per IN (...) list
+STORE_CHUNK = 100  # contacts written per statement (one FreeAgent page)
 
 
 @dataclass
 class CacheRefresh:
     fetched: int = 0
     full: bool = False
+    skipped: bool = False  # read recently enough in this run (see REFRESH_EVERY)
     removed: int = 0  # cached contacts FreeAgent no longer has (a full read only)
     requeued: int = 0  # contacts of our profiles re-evaluated because of what changed
 
@@ -37,19 +46,35 @@ def _remote_time(value: Any) -> datetime | None:
     return parse_datetime(str(value))
 
 
-def remote_contact_store(client: Client, contact: dict[str, Any]) -> RemoteContact:
-    """Insert or update one cached contact from FreeAgent's JSON."""
-    row, _ = RemoteContact.objects.update_or_create(
+def _row(client: Client, contact: dict[str, Any], now: datetime) -> RemoteContact:
+    return RemoteContact(
         client=client,
         url=str(contact["url"]),
-        defaults={
-            "email_key": email_key(contact.get("email")),
-            "status": str(contact.get("status") or "Active"),
-            "data": contact,
-            "remote_updated_at": _remote_time(contact.get("updated_at")),
-        },
+        email_key=email_key(contact.get("email")),
+        status=str(contact.get("status") or "Active"),
+        data=contact,
+        remote_updated_at=_remote_time(contact.get("updated_at")),
+        collected_at=now,
     )
-    return row
+
+
+def remote_contacts_store(client: Client, contacts: list[dict[str, Any]]) -> None:
+    """Insert or update cached contacts from FreeAgent's JSON, one statement per 100."""
+    now = timezone.now()
+    by_url = {str(c["url"]): c for c in contacts if c.get("url")}  # the last one wins
+    rows = [_row(client, contact, now) for contact in by_url.values()]
+    for start in range(0, len(rows), STORE_CHUNK):
+        RemoteContact.objects.bulk_create(
+            rows[start : start + STORE_CHUNK],
+            update_conflicts=True,
+            unique_fields=["client", "url"],
+            update_fields=["email_key", "status", "data", "remote_updated_at", "collected_at"],
+        )
+
+
+def remote_contact_store(client: Client, contact: dict[str, Any]) -> None:
+    """Insert or update one cached contact from FreeAgent's JSON."""
+    remote_contacts_store(client, [contact])
 
 
 def remote_contacts_collect(
@@ -59,28 +84,37 @@ def remote_contacts_collect(
     full: bool = False,
     since: datetime | None = None,
     requeue: bool = True,
+    reuse_since: datetime | None = None,
 ) -> CacheRefresh:
     """Fetch FreeAgent contacts into the cache: everything the first time (or ``full``),
     otherwise those updated since the previous fetch started (see :data:`OVERLAP`).
 
     An explicit ``since`` (reconciling one create) fetches that window only and leaves the
     watermark alone. ``requeue`` False (the drift check, which only reports) leaves the
-    contacts of our profiles as they are.
+    contacts of our profiles as they are. ``reuse_since`` (a run's start): a cache read
+    since then and less than :data:`REFRESH_EVERY` ago is not read again.
     """
     started = timezone.now()
     moves_watermark = since is None
     if since is None and not full:
         mark = _watermark(client)
         if mark is not None and RemoteContact.objects.filter(client=client).exists():
+            if reuse_since is not None and mark >= reuse_since and started - mark < REFRESH_EVERY:
+                return CacheRefresh(skipped=True)
             since = mark - OVERLAP
     result = CacheRefresh(full=since is None)
     seen: set[str] = set()
     keys: set[str] = set()
+    page: list[dict[str, Any]] = []
     for contact in api.list_contacts(view="all", sort="updated_at", updated_since=since):
-        row = remote_contact_store(client, contact)
-        seen.add(row.url)
-        keys.add(row.email_key)
+        page.append(contact)
+        seen.add(str(contact["url"]))
+        keys.add(email_key(contact.get("email")))
         result.fetched += 1
+        if len(page) >= STORE_CHUNK:
+            remote_contacts_store(client, page)
+            page = []
+    remote_contacts_store(client, page)
     gone_urls: list[str] = []
     if result.full:
         # A complete listing is the truth: what it lacks was deleted in FreeAgent.

@@ -319,14 +319,16 @@ class FreeAgentContactExport(registry.ProfileType):
 
     def prepare_batch(self, ctx: BatchContext) -> None:
         """Build the FreeAgent client and refresh the contacts cache (incrementally) so
-        resolution sees every contact created up to now — even if no one ran `collect`."""
+        resolution sees the contacts created outside this tool — even if no one ran
+        `collect`. Our own creates are in the cache as soon as they are linked."""
         client = ctx.profile.client
         assert client is not None
         profile_account_check(ctx.profile)  # no id from another account, ever
         recorder = ExchangeRecorder()
         reader = freeagent_client(client, on_exchange=recorder)
         writer = freeagent_client(client, on_exchange=recorder, max_attempts=1)
-        remote_contacts_collect(client=client, api=reader)
+        # Once per run, then at most every REFRESH_EVERY: see contacts.freeagent.cache.
+        remote_contacts_collect(client=client, api=reader, reuse_since=ctx.run.started_at)
         recorder.take()
         ctx.shared["writer"] = ContactWriter(
             profile=ctx.profile, run=ctx.run, api=writer, reader=reader, recorder=recorder
