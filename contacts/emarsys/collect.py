@@ -36,10 +36,9 @@ from contacts.services.mirror import (
     CUSTOMERS_CURSOR,
     SUBSCRIBERS_CURSOR,
     customer_upsert,
-    customers_read,
-    guests_read,
     subscribers_read,
 )
+from contacts.services.mirror_pages import customers_read, guests_read
 from profiles.models import Client, Profile, QueueStatus, Run
 from profiles.services import runs
 from profiles.services.connections import magento_client

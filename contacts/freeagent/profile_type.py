@@ -28,8 +28,8 @@ from contacts.freeagent.resolve import (
 )
 from contacts.models import ContactEntity, Customer, DeliveryAttempt, RemoteContact
 from contacts.services import sharing
-from contacts.services.entities import entity_mark_pending, entity_rekey
-from contacts.services.mirror import customers_read, guests_read
+from contacts.services.entities import Pending, entities_mark_pending, entities_rekey
+from contacts.services.mirror_pages import customers_read_pages, guests_read_pages
 from contacts.services.sharing import SharedEmails, sharing_applies
 from profiles import registry
 from profiles.models import Client, Profile, QueueStatus, Run, SyncStatus
@@ -197,47 +197,56 @@ class FreeAgentContactExport(registry.ProfileType):
         reevaluated = 0 if run is not None and run.dry_run else settings_reevaluate(profile)
         queued: set[str] = set()  # person keys: a repeat guest is one person
         on_error = runs.collection_error_reporter(run)
-        for customer in customers_read(profile=profile, client=api, on_error=on_error):
-            if self._queue_customer(profile, customer):
-                queued.add(f"customer:{customer.magento_id}")
-        for guest in guests_read(profile=profile, client=api, on_error=on_error):
-            registered = Customer.objects.filter(
-                store=profile.source_client,
-                email_normalized=guest.email_normalized,
-                website_id=guest.website_id,
-            ).exists()
-            if registered:
-                continue  # the registered customer of the same e-mail and website is the contact
-            key = guest_key(guest.website_id, guest.email_normalized)
-            if entity_mark_pending(
+        # A page at a time: one read and one write of the entity table per Magento page.
+        for customers in customers_read_pages(profile=profile, client=api, on_error=on_error):
+            # A guest who registered keeps their FreeAgent contact.
+            entities_rekey(
                 profile=profile,
-                person_key=key,
-                source_hash=guest.source_hash,
-                email=guest.email,
-                metadata={
-                    "source": "guest",
-                    "website_id": guest.website_id,
-                    "store_id": guest.magento_store_id,
-                    "orders": guest.order_count,
-                    "last_order": guest.last_order_increment_id,
-                },
-            ):
-                queued.add(key)
+                moves=[
+                    (
+                        guest_key(c.website_id, c.email_normalized),
+                        f"customer:{c.magento_id}",
+                        {"customer_id": c.magento_id},
+                    )
+                    for c in customers
+                ],
+            )
+            queued |= entities_mark_pending(
+                profile=profile, people=[self._customer_pending(c) for c in customers]
+            )
+        for guests in guests_read_pages(profile=profile, client=api, on_error=on_error):
+            # The registered customer of the same e-mail and website is the contact.
+            registered = set(
+                Customer.objects.filter(
+                    store=profile.source_client,
+                    email_normalized__in=sorted({g.email_normalized for g in guests}),
+                ).values_list("email_normalized", "website_id")
+            )
+            queued |= entities_mark_pending(
+                profile=profile,
+                people=[
+                    Pending(
+                        person_key=guest_key(g.website_id, g.email_normalized),
+                        source_hash=g.source_hash,
+                        email=g.email,
+                        metadata={
+                            "source": "guest",
+                            "website_id": g.website_id,
+                            "store_id": g.magento_store_id,
+                            "orders": g.order_count,
+                            "last_order": g.last_order_increment_id,
+                        },
+                    )
+                    for g in guests
+                    if (g.email_normalized, g.website_id) not in registered
+                ],
+            )
         return reevaluated + len(queued)
 
     @staticmethod
-    def _queue_customer(profile: Profile, customer: Customer) -> bool:
-        key = f"customer:{customer.magento_id}"
-        # A guest who registered keeps their FreeAgent contact.
-        entity_rekey(
-            profile=profile,
-            old_key=guest_key(customer.website_id, customer.email_normalized),
-            new_key=key,
-            customer_id=customer.magento_id,
-        )
-        return entity_mark_pending(
-            profile=profile,
-            person_key=key,
+    def _customer_pending(customer: Customer) -> Pending:
+        return Pending(
+            person_key=f"customer:{customer.magento_id}",
             source_hash=customer.source_hash,
             email=customer.email,
             customer_id=customer.magento_id,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -73,6 +74,114 @@ def entity_mark_pending(
         .update(**updates)
     )
     return bool(changed)
+
+
+@dataclass(frozen=True)
+class Pending:
+    """One person read from Magento, for :func:`entities_mark_pending`."""
+
+    person_key: str
+    source_hash: str
+    email: str = ""
+    customer_id: int | None = None
+    subscriber_id: int | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+MARKED_FIELDS = [
+    "metadata",
+    "collected_at",
+    "email",
+    "email_key",
+    "queue_status",
+    "next_attempt_at",
+    "attempts",
+    "customer_id",
+    "subscriber_id",
+]
+
+
+def entities_mark_pending(*, profile: Profile, people: Sequence[Pending]) -> set[str]:
+    """:func:`entity_mark_pending` for a page of people in one short transaction (one read,
+    one insert, one update): returns the person keys (re)queued.
+
+    The rows read are locked (``FOR UPDATE`` on PostgreSQL) until the update, so no worker
+    claims one in between; entities being processed are left alone as one at a time does.
+    """
+    wanted = {p.person_key: p for p in people}  # a person read twice: the last read wins
+    if not wanted:
+        return set()
+    now = timezone.now()
+    queued: set[str] = set()
+    with transaction.atomic():
+        existing = {
+            e.person_key: e
+            for e in ContactEntity.objects.select_for_update()
+            .filter(profile=profile, person_key__in=list(wanted))
+            .order_by("pk")
+        }
+        new = [
+            ContactEntity(
+                profile=profile,
+                person_key=key,
+                email=p.email,
+                email_key=email_key(p.email)[:255],
+                customer_id=p.customer_id,
+                subscriber_id=p.subscriber_id,
+                metadata={**p.metadata, "source_hash": p.source_hash},
+                collected_at=now,
+                queue_status=QueueStatus.PENDING,
+            )
+            for key, p in wanted.items()
+            if key not in existing
+        ]
+        # Created meanwhile by another collector (webhook and poll): that one queued it.
+        ContactEntity.objects.bulk_create(new, ignore_conflicts=True)
+        queued.update(e.person_key for e in new)
+        changed = []
+        for key, entity in existing.items():
+            p = wanted[key]
+            if (entity.metadata or {}).get("source_hash") == p.source_hash:
+                continue
+            if entity.queue_status == QueueStatus.PROCESSING:
+                continue  # the next collection sees the hash differ and queues it then
+            entity.metadata = {
+                **(entity.metadata or {}),
+                **p.metadata,
+                "source_hash": p.source_hash,
+            }
+            entity.collected_at = now
+            entity.email = p.email or entity.email
+            entity.email_key = email_key(entity.email)[:255]
+            entity.queue_status = QueueStatus.PENDING
+            entity.next_attempt_at = None
+            entity.attempts = 0
+            if p.customer_id is not None:
+                entity.customer_id = p.customer_id
+            if p.subscriber_id is not None:
+                entity.subscriber_id = p.subscriber_id
+            changed.append(entity)
+        ContactEntity.objects.bulk_update(changed, MARKED_FIELDS, batch_size=500)
+        queued.update(e.person_key for e in changed)
+    return queued
+
+
+def entities_rekey(*, profile: Profile, moves: Sequence[tuple[str, str, dict[str, Any]]]) -> int:
+    """:func:`entity_rekey` for a page: ``(old key, new key, fields)`` each; one query finds
+    the few old keys that exist. Returns how many were moved."""
+    olds = {old for old, _new, _fields in moves}
+    if not olds:
+        return 0
+    present = set(
+        ContactEntity.objects.filter(profile=profile, person_key__in=list(olds)).values_list(
+            "person_key", flat=True
+        )
+    )
+    return sum(
+        entity_rekey(profile=profile, old_key=old, new_key=new, **fields)
+        for old, new, fields in moves
+        if old in present
+    )
 
 
 def entity_rekey(*, profile: Profile, old_key: str, new_key: str, **fields: Any) -> bool:

@@ -20,8 +20,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from connectors.errors import ConnectorError, NotFound
-from connectors.magento.client import KeysetPager, MagentoClient
-from connectors.magento.normalise import guest_from_order
+from connectors.magento.client import MagentoClient
 from connectors.magento.subscribers import SubscriberSource
 from contacts.models import Customer, GuestBuyer, Subscriber
 from contacts.people import clean, email_key, mapping_of, person_from_customer
@@ -55,7 +54,7 @@ def magento_time(value: Any) -> datetime | None:
     return parsed
 
 
-def _cursor(profile: Profile, key: str) -> tuple[str, int] | None:
+def stored_cursor(profile: Profile, key: str) -> tuple[str, int] | None:
     value = (profile.state or {}).get(key)
     if not value:
         return None
@@ -71,15 +70,6 @@ def cursor_save(profile: Profile, key: str, value: Any) -> None:
     profile.state = state
 
 
-SAVE_CURSOR_EVERY = 200
-
-
-def _progress(profile: Profile, key: str, pager: KeysetPager, n: int) -> None:
-    run_heartbeat_for(profile)
-    if n % SAVE_CURSOR_EVERY == 0 and pager.cursor is not None:
-        cursor_save(profile, key, pager.cursor)
-
-
 def safe_record(raw: dict[str, Any]) -> dict[str, Any]:
     """The record without characters no database or API takes (NUL, control characters,
     lone surrogates); the fields that held them are listed under ``CLEANED_KEY``."""
@@ -89,30 +79,35 @@ def safe_record(raw: dict[str, Any]) -> dict[str, Any]:
     return dict(cleaned)
 
 
+def customer_fields(raw: dict[str, Any]) -> dict[str, Any]:
+    """The mirror columns of one (cleaned) Magento customer; bad data raises KeyError,
+    TypeError or ValueError."""
+    person = person_from_customer(raw)
+    return {
+        "magento_id": int(raw["id"]),
+        "email": person.email,
+        "email_normalized": email_key(person.email),
+        "firstname": person.firstname,
+        "lastname": person.lastname,
+        "website_id": person.website_id,
+        "magento_store_id": person.store_id,
+        "group_id": person.group_id,
+        "company": person.company,
+        "taxvat": person.taxvat,
+        "is_subscribed": mapping_of(raw.get("extension_attributes")).get("is_subscribed"),
+        "raw": raw,
+        "source_hash": source_hash(raw),
+        "magento_updated_at": magento_time(raw.get("updated_at")),
+        "magento_created_at": magento_time(raw.get("created_at")),
+    }
+
+
 def customer_upsert(store: Client, raw: dict[str, Any]) -> Customer:
     """Insert or update the mirror row of one Magento customer."""
-    raw = safe_record(raw)
-    person = person_from_customer(raw)
-    digest = source_hash(raw)
+    fields = customer_fields(safe_record(raw))
+    magento_id = fields.pop("magento_id")
     customer, _ = Customer.objects.update_or_create(
-        store=store,
-        magento_id=int(raw["id"]),
-        defaults={
-            "email": person.email,
-            "email_normalized": email_key(person.email),
-            "firstname": person.firstname,
-            "lastname": person.lastname,
-            "website_id": person.website_id,
-            "magento_store_id": person.store_id,
-            "group_id": person.group_id,
-            "company": person.company,
-            "taxvat": person.taxvat,
-            "is_subscribed": mapping_of(raw.get("extension_attributes")).get("is_subscribed"),
-            "raw": raw,
-            "source_hash": digest,
-            "magento_updated_at": magento_time(raw.get("updated_at")),
-            "magento_created_at": magento_time(raw.get("created_at")),
-        },
+        store=store, magento_id=magento_id, defaults=fields
     )
     return customer
 
@@ -134,27 +129,58 @@ def _isolated(
     remembered (``retry_key``) so the next collection reads it again even though the
     cursor has moved past it. Read again unchanged (``record`` as it failed), it stays
     failed quietly: reported once, not on every run, until Magento changes it."""
-    if profile is not None and retry_key and record is not None:
-        failed = _failed_hashes(profile, retry_key).get(ident)
-        if failed is not None and failed == source_hash(record):
-            return None
+    if known_failure(profile, retry_key, ident, record):
+        return None
     try:
         with transaction.atomic():
             row = fn()
     except (DatabaseError, KeyError, TypeError, ValueError) as exc:
-        logger.warning("could not mirror %s %s: %s", what, ident, exc)
-        if on_error is not None:
-            on_error(what, ident, exc)
-        if profile is not None and retry_key:
-            # Bad data fails the same way every time: remember the record as it failed.
-            # A database hiccup may pass: that one is simply tried again.
-            same_again = isinstance(exc, DataError | KeyError | TypeError | ValueError)
-            digest = source_hash(record) if record is not None and same_again else ""
-            _retry_list_update(profile, retry_key, add=ident, digest=digest)
+        record_failure(
+            on_error, what, ident, exc, profile=profile, retry_key=retry_key, record=record
+        )
         return None
     if profile is not None and retry_key:
         _retry_list_update(profile, retry_key, remove=ident)
     return row
+
+
+def known_failure(profile: Profile | None, retry_key: str, ident: str, record: Any) -> bool:
+    """True for a record that failed before exactly as it is now: it stays failed quietly."""
+    if profile is None or not retry_key or record is None:
+        return False
+    failed = _failed_hashes(profile, retry_key).get(ident)
+    return failed is not None and failed == source_hash(record)
+
+
+def record_failure(
+    on_error: RecordError | None,
+    what: str,
+    ident: str,
+    exc: Exception,
+    *,
+    profile: Profile | None,
+    retry_key: str,
+    record: Any,
+) -> None:
+    """Report a record that could not be mirrored and remember it for the next read."""
+    logger.warning("could not mirror %s %s: %s", what, ident, exc)
+    if on_error is not None:
+        on_error(what, ident, exc)
+    if profile is not None and retry_key:
+        # Bad data fails the same way every time: remember the record as it failed.
+        # A database hiccup may pass: that one is simply tried again.
+        same_again = isinstance(exc, DataError | KeyError | TypeError | ValueError)
+        digest = source_hash(record) if record is not None and same_again else ""
+        _retry_list_update(profile, retry_key, add=ident, digest=digest)
+
+
+def retry_list_forget(profile: Profile, key: str, ident: str) -> None:
+    """A record mirrored fine: no longer one to read again."""
+    _retry_list_update(profile, key, remove=ident)
+
+
+def retry_list(profile: Profile, key: str) -> list[str]:
+    return _retry_list(profile, key)
 
 
 def _failed_hashes(profile: Profile, key: str) -> dict[str, str]:
@@ -188,7 +214,7 @@ def _retry_list_update(
     profile.state = state
 
 
-def _refetch(fetch: Callable[[], Any], profile: Profile, key: str, ident: str) -> Any:
+def refetch(fetch: Callable[[], Any], profile: Profile, key: str, ident: str) -> Any:
     """Read one remembered record again; one that no longer exists is forgotten."""
     try:
         return fetch()
@@ -199,58 +225,40 @@ def _refetch(fetch: Callable[[], Any], profile: Profile, key: str, ident: str) -
     return None
 
 
-def customers_read(
-    *,
-    profile: Profile,
-    client: MagentoClient,
-    page_size: int = 100,
-    on_error: RecordError | None = None,
-) -> Iterator[Customer]:
-    """Customers changed since the profile's cursor, upserted into the mirror."""
-    assert profile.source_client is not None
-    store = profile.source_client
-    # Customers that failed to mirror last time are read again first.
-    for ident in _retry_list(profile, "customers"):
-        again = _refetch(partial(client.get_customer, int(ident)), profile, "customers", ident)
-        if again is not None:
-            row = _isolated(
-                on_error,
-                "Magento customer",
-                ident,
-                partial(customer_upsert, store, again),
-                profile=profile,
-                retry_key="customers",
-                record=again,
-            )
-            if row is not None:
-                yield row
-    pager: KeysetPager = client.iter_customers_changed(
-        _cursor(profile, CUSTOMERS_CURSOR), page_size=page_size
-    )
-    for n, raw in enumerate(pager, start=1):
-        row = _isolated(
-            on_error,
-            "Magento customer",
-            str(raw.get("id")),
-            partial(customer_upsert, store, raw),
-            profile=profile,
-            retry_key="customers",
-            record=raw,
-        )
-        if row is not None:
-            yield row
-        # Resumed here, the caller has queued every record so far: progress is durable.
-        _progress(profile, CUSTOMERS_CURSOR, pager, n)
-    if pager.cursor is not None:
-        cursor_save(profile, CUSTOMERS_CURSOR, pager.cursor)
-
-
-def _store_websites(client: MagentoClient) -> dict[int, int]:
+def store_websites(client: MagentoClient) -> dict[int, int]:
     """store_id → website_id, for guests (orders carry only the store)."""
     try:
         return {int(s["id"]): int(s["website_id"]) for s in client.store_views()}
     except Exception:  # the mapping only refines the guest key; never fail collection on it
         return {}
+
+
+def guest_merge(
+    existing: GuestBuyer | None, store: Client, guest: dict[str, Any], *, website_id: int | None
+) -> tuple[GuestBuyer, bool]:
+    """One (cleaned) guest order merged into the guest's mirror row, in memory: the row and
+    whether it changed. An older order than the one the row describes changes nothing."""
+    key = email_key(guest.get("email"))
+    order_id = int(guest["order_id"]) if guest.get("order_id") is not None else None
+    digest = source_hash(guest)
+    if existing is not None and existing.last_order_id and order_id:
+        if order_id < existing.last_order_id:
+            return existing, False  # an older order: the newest one describes the guest
+        if order_id == existing.last_order_id and existing.source_hash == digest:
+            return existing, False
+    row = existing or GuestBuyer(store=store, email_normalized=key, website_id=website_id)
+    if existing is not None and order_id != existing.last_order_id:
+        row.order_count += 1
+    row.email = clean(guest.get("email"))
+    row.firstname = clean(guest.get("firstname"))
+    row.lastname = clean(guest.get("lastname"))
+    row.magento_store_id = guest.get("store_id")
+    row.raw = guest
+    row.source_hash = digest
+    row.last_order_id = order_id
+    row.last_order_increment_id = str(guest.get("increment_id") or "")
+    row.magento_updated_at = magento_time(guest.get("updated_at"))
+    return row, True
 
 
 def guest_upsert(
@@ -261,73 +269,13 @@ def guest_upsert(
     key = email_key(guest.get("email"))
     if not key:
         return None
-    order_id = int(guest["order_id"]) if guest.get("order_id") is not None else None
     existing = GuestBuyer.objects.filter(
         store=store, email_normalized=key, website_id=website_id
     ).first()
-    if existing is not None and existing.last_order_id and order_id:
-        if order_id < existing.last_order_id:
-            return existing  # an older order: the newest one describes the guest
-        if order_id == existing.last_order_id and existing.source_hash == source_hash(guest):
-            return existing
-    row = existing or GuestBuyer(store=store, email_normalized=key, website_id=website_id)
-    if existing is not None and order_id != existing.last_order_id:
-        row.order_count += 1
-    row.email = clean(guest.get("email"))
-    row.firstname = clean(guest.get("firstname"))
-    row.lastname = clean(guest.get("lastname"))
-    row.magento_store_id = guest.get("store_id")
-    row.raw = guest
-    row.source_hash = source_hash(guest)
-    row.last_order_id = order_id
-    row.last_order_increment_id = str(guest.get("increment_id") or "")
-    row.magento_updated_at = magento_time(guest.get("updated_at"))
-    row.save()
+    row, changed = guest_merge(existing, store, guest, website_id=website_id)
+    if changed:
+        row.save()
     return row
-
-
-def guests_read(
-    *,
-    profile: Profile,
-    client: MagentoClient,
-    page_size: int = 100,
-    on_error: RecordError | None = None,
-) -> Iterator[GuestBuyer]:
-    """Guest buyers from guest orders changed since the profile's cursor."""
-    assert profile.source_client is not None
-    store = profile.source_client
-    websites = _store_websites(client)
-
-    def mirror(guest: dict[str, Any]) -> GuestBuyer | None:
-        store_id = guest.get("store_id")
-        website_id = websites.get(int(store_id)) if store_id is not None else None
-        row: GuestBuyer | None = _isolated(
-            on_error,
-            "guest order",
-            str(guest.get("order_id")),
-            partial(guest_upsert, store, guest, website_id=website_id),
-            profile=profile,
-            retry_key="guest_orders",
-            record=guest,
-        )
-        return row
-
-    # Guest orders that failed to mirror last time are read again first.
-    for ident in _retry_list(profile, "guest_orders"):
-        order = _refetch(
-            partial(client.get, f"orders/{int(ident)}"), profile, "guest_orders", ident
-        )
-        if order is not None and (row := mirror(guest_from_order(order))) is not None:
-            yield row
-    pager = client.iter_guest_orders_changed(
-        _cursor(profile, GUEST_ORDERS_CURSOR), page_size=page_size
-    )
-    for n, guest in enumerate(MagentoClient.guest_buyers(pager), start=1):
-        if (row := mirror(guest)) is not None:
-            yield row
-        _progress(profile, GUEST_ORDERS_CURSOR, pager, n)
-    if pager.cursor is not None:
-        cursor_save(profile, GUEST_ORDERS_CURSOR, pager.cursor)
 
 
 def subscriber_upsert(store: Client, data: dict[str, Any]) -> Subscriber:

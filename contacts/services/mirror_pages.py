@@ -1,0 +1,329 @@
+"""Reading Magento into the mirror a page at a time: one short transaction per page.
+
+Each reader walks Magento from the profile's stored cursor (keyset on ``updated_at``,
+``entity_id``) and yields the mirror rows of each page, written with one read and one
+bulk insert-or-update. A page the database refuses as a whole (one value it cannot
+store) is written again record by record, so only that record fails, reported and
+remembered (see :mod:`contacts.services.mirror`). The cursor is saved after each page
+the caller has taken, so a crash re-reads at most a page and never skips.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from functools import partial
+from typing import Any
+
+from django.db import DatabaseError, transaction
+from django.utils import timezone
+
+from connectors.magento.client import MagentoClient
+from connectors.magento.normalise import guest_from_order
+from contacts.models import Customer, GuestBuyer
+from contacts.people import email_key
+from contacts.services.mirror import (
+    CUSTOMERS_CURSOR,
+    GUEST_ORDERS_CURSOR,
+    RecordError,
+    _isolated,
+    cursor_save,
+    customer_fields,
+    customer_upsert,
+    guest_merge,
+    guest_upsert,
+    known_failure,
+    record_failure,
+    refetch,
+    retry_list,
+    retry_list_forget,
+    safe_record,
+    store_websites,
+    stored_cursor,
+)
+from profiles.models import Client, Profile
+from profiles.services.runs import run_heartbeat_for
+
+PAGE = 100
+CUSTOMER_COLUMNS = [
+    "email",
+    "email_normalized",
+    "firstname",
+    "lastname",
+    "website_id",
+    "magento_store_id",
+    "group_id",
+    "company",
+    "taxvat",
+    "is_subscribed",
+    "raw",
+    "source_hash",
+    "magento_updated_at",
+    "magento_created_at",
+    "synced_at",
+]
+GUEST_COLUMNS = [
+    "email",
+    "firstname",
+    "lastname",
+    "magento_store_id",
+    "raw",
+    "source_hash",
+    "order_count",
+    "last_order_id",
+    "last_order_increment_id",
+    "magento_updated_at",
+    "synced_at",
+]
+
+
+# -- customers ---------------------------------------------------------------------------
+
+
+def customers_upsert_page(
+    store: Client,
+    raws: list[dict[str, Any]],
+    *,
+    profile: Profile | None = None,
+    on_error: RecordError | None = None,
+) -> list[Customer]:
+    """Mirror a page of Magento customers: their rows, in page order (bad ones left out)."""
+    what, key = "Magento customer", "customers"
+    prepared: dict[int, tuple[str, dict[str, Any], dict[str, Any]]] = {}
+    for raw in raws:
+        ident = str(raw.get("id"))
+        if known_failure(profile, key, ident, raw):
+            continue
+        try:
+            fields = customer_fields(safe_record(raw))
+        except (KeyError, TypeError, ValueError) as exc:
+            record_failure(on_error, what, ident, exc, profile=profile, retry_key=key, record=raw)
+            continue
+        prepared.pop(fields["magento_id"], None)  # read twice: the later read, in its place
+        prepared[fields["magento_id"]] = (ident, raw, fields)
+    if not prepared:
+        return []
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            current = dict(
+                Customer.objects.filter(store=store, magento_id__in=list(prepared)).values_list(
+                    "magento_id", "source_hash"
+                )
+            )
+            rows = [
+                Customer(store=store, synced_at=now, **fields)
+                for magento_id, (_ident, _raw, fields) in prepared.items()
+                if current.get(magento_id) != fields["source_hash"]
+            ]
+            Customer.objects.bulk_create(
+                rows,
+                update_conflicts=True,
+                unique_fields=["store", "magento_id"],
+                update_fields=CUSTOMER_COLUMNS,
+            )
+    except DatabaseError:
+        # One value the database cannot take spoils the statement: each record on its own.
+        singles = (
+            _isolated(
+                on_error,
+                what,
+                ident,
+                partial(customer_upsert, store, raw),
+                profile=profile,
+                retry_key=key,
+                record=raw,
+            )
+            for ident, raw, _fields in prepared.values()
+        )
+        return [row for row in singles if row is not None]
+    if profile is not None:
+        for ident, _raw, _fields in prepared.values():
+            retry_list_forget(profile, key, ident)
+    by_id = {
+        c.magento_id: c for c in Customer.objects.filter(store=store, magento_id__in=list(prepared))
+    }
+    return [by_id[m] for m in prepared if m in by_id]
+
+
+def customers_read_pages(
+    *,
+    profile: Profile,
+    client: MagentoClient,
+    page_size: int = PAGE,
+    on_error: RecordError | None = None,
+) -> Iterator[list[Customer]]:
+    """Customers changed since the profile's cursor, mirrored, a page at a time."""
+    assert profile.source_client is not None
+    store = profile.source_client
+    # Customers that failed to mirror last time are read again first.
+    again = []
+    for ident in retry_list(profile, "customers"):
+        raw = refetch(partial(client.get_customer, int(ident)), profile, "customers", ident)
+        if raw is not None:
+            again += customers_upsert_page(store, [raw], profile=profile, on_error=on_error)
+    if again:
+        yield again
+    pager = client.iter_customers_changed(
+        stored_cursor(profile, CUSTOMERS_CURSOR), page_size=page_size
+    )
+    page: list[dict[str, Any]] = []
+    for raw in pager:
+        page.append(raw)
+        if len(page) >= page_size:
+            yield customers_upsert_page(store, page, profile=profile, on_error=on_error)
+            page = []
+            # Resumed here, the caller has queued every record so far: progress is durable.
+            run_heartbeat_for(profile)
+            if pager.cursor is not None:
+                cursor_save(profile, CUSTOMERS_CURSOR, pager.cursor)
+    if page:
+        yield customers_upsert_page(store, page, profile=profile, on_error=on_error)
+    if pager.cursor is not None:
+        cursor_save(profile, CUSTOMERS_CURSOR, pager.cursor)
+
+
+def customers_read(
+    *,
+    profile: Profile,
+    client: MagentoClient,
+    page_size: int = PAGE,
+    on_error: RecordError | None = None,
+) -> Iterator[Customer]:
+    """:func:`customers_read_pages`, a customer at a time."""
+    for page in customers_read_pages(
+        profile=profile, client=client, page_size=page_size, on_error=on_error
+    ):
+        yield from page
+
+
+# -- guest buyers ------------------------------------------------------------------------
+
+
+def guests_upsert_page(
+    store: Client,
+    guests: list[tuple[dict[str, Any], int | None]],
+    *,
+    profile: Profile | None = None,
+    on_error: RecordError | None = None,
+) -> list[GuestBuyer]:
+    """Merge a page of guest orders (each with its website) into the mirror: one row per
+    e-mail and website, described by its newest order."""
+    what, key = "guest order", "guest_orders"
+    prepared: list[tuple[str, dict[str, Any], dict[str, Any], str, int | None]] = []
+    for guest, website_id in guests:
+        ident = str(guest.get("order_id"))
+        if known_failure(profile, key, ident, guest):
+            continue
+        try:
+            cleaned = safe_record(guest)
+            if cleaned.get("order_id") is not None:
+                int(cleaned["order_id"])
+        except (KeyError, TypeError, ValueError) as exc:
+            record_failure(on_error, what, ident, exc, profile=profile, retry_key=key, record=guest)
+            continue
+        email = email_key(cleaned.get("email"))
+        if email:
+            prepared.append((ident, guest, cleaned, email, website_id))
+    if not prepared:
+        return []
+    now = timezone.now()
+    rows: dict[tuple[str, int | None], GuestBuyer] = {}
+    try:
+        with transaction.atomic():
+            for row in GuestBuyer.objects.filter(
+                store=store, email_normalized__in=sorted({p[3] for p in prepared})
+            ):
+                rows[(row.email_normalized, row.website_id)] = row
+            touched: dict[tuple[str, int | None], GuestBuyer] = {}
+            for _ident, _guest, cleaned, email, website_id in prepared:
+                merged, changed = guest_merge(
+                    rows.get((email, website_id)), store, cleaned, website_id=website_id
+                )
+                rows[(email, website_id)] = merged
+                if changed:
+                    merged.synced_at = now
+                    touched[(email, website_id)] = merged
+            GuestBuyer.objects.bulk_create([r for r in touched.values() if r.pk is None])
+            GuestBuyer.objects.bulk_update(
+                [r for r in touched.values() if r.pk is not None], GUEST_COLUMNS, batch_size=500
+            )
+    except DatabaseError:
+        singles = (
+            _isolated(
+                on_error,
+                what,
+                ident,
+                partial(guest_upsert, store, guest, website_id=website_id),
+                profile=profile,
+                retry_key=key,
+                record=guest,
+            )
+            for ident, guest, _cleaned, _email, website_id in prepared
+        )
+        return list({(r.email_normalized, r.website_id): r for r in singles if r}.values())
+    if profile is not None:
+        for ident, *_rest in prepared:
+            retry_list_forget(profile, key, ident)
+    wanted = {(p[3], p[4]) for p in prepared}
+    return [row for k, row in rows.items() if k in wanted]
+
+
+def guests_read_pages(
+    *,
+    profile: Profile,
+    client: MagentoClient,
+    page_size: int = PAGE,
+    on_error: RecordError | None = None,
+) -> Iterator[list[GuestBuyer]]:
+    """Guest buyers from guest orders changed since the profile's cursor, a page at a time."""
+    assert profile.source_client is not None
+    store = profile.source_client
+    websites = store_websites(client)
+
+    def with_website(guest: dict[str, Any]) -> tuple[dict[str, Any], int | None]:
+        store_id = guest.get("store_id")
+        try:
+            return guest, websites.get(int(store_id)) if store_id is not None else None
+        except (TypeError, ValueError):
+            return guest, None
+
+    # Guest orders that failed to mirror last time are read again first.
+    again = []
+    for ident in retry_list(profile, "guest_orders"):
+        order = refetch(partial(client.get, f"orders/{int(ident)}"), profile, "guest_orders", ident)
+        if order is not None:
+            again += guests_upsert_page(
+                store, [with_website(guest_from_order(order))], profile=profile, on_error=on_error
+            )
+    if again:
+        yield again
+    pager = client.iter_guest_orders_changed(
+        stored_cursor(profile, GUEST_ORDERS_CURSOR), page_size=page_size
+    )
+    page: list[tuple[dict[str, Any], int | None]] = []
+    for guest in MagentoClient.guest_buyers(pager):
+        page.append(with_website(guest))
+        if len(page) >= page_size:
+            yield guests_upsert_page(store, page, profile=profile, on_error=on_error)
+            page = []
+            run_heartbeat_for(profile)
+            if pager.cursor is not None:
+                cursor_save(profile, GUEST_ORDERS_CURSOR, pager.cursor)
+    if page:
+        yield guests_upsert_page(store, page, profile=profile, on_error=on_error)
+    if pager.cursor is not None:
+        cursor_save(profile, GUEST_ORDERS_CURSOR, pager.cursor)
+
+
+def guests_read(
+    *,
+    profile: Profile,
+    client: MagentoClient,
+    page_size: int = PAGE,
+    on_error: RecordError | None = None,
+) -> Iterator[GuestBuyer]:
+    """:func:`guests_read_pages`, a guest at a time."""
+    for page in guests_read_pages(
+        profile=profile, client=client, page_size=page_size, on_error=on_error
+    ):
+        yield from page
