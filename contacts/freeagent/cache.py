@@ -85,6 +85,7 @@ def remote_contacts_collect(
     since: datetime | None = None,
     requeue: bool = True,
     reuse_since: datetime | None = None,
+    run_id: int | None = None,
 ) -> CacheRefresh:
     """Fetch FreeAgent contacts into the cache: everything the first time (or ``full``),
     otherwise those updated since the previous fetch started (see :data:`OVERLAP`).
@@ -92,15 +93,20 @@ def remote_contacts_collect(
     An explicit ``since`` (reconciling one create) fetches that window only and leaves the
     watermark alone. ``requeue`` False (the drift check, which only reports) leaves the
     contacts of our profiles as they are. ``reuse_since`` (a run's start): a cache read
-    since then and less than :data:`REFRESH_EVERY` ago is not read again.
+    since then and less than :data:`REFRESH_EVERY` ago is not read again. ``run_id`` (a
+    batch's run): contacts that run already decided are not queued for it again — the
+    next run decides them (else a run would re-claim its own ambiguous contacts for ever).
     """
     started = timezone.now()
     moves_watermark = since is None
     if since is None and not full:
         mark = _watermark(client)
+        # Read in this run, and recently: an empty account too (it stays a full read while
+        # the cache is empty, so must not be read again batch after batch).
+        recent = mark is not None and started - mark < REFRESH_EVERY
+        if reuse_since is not None and recent and mark is not None and mark >= reuse_since:
+            return CacheRefresh(skipped=True)
         if mark is not None and RemoteContact.objects.filter(client=client).exists():
-            if reuse_since is not None and mark >= reuse_since and started - mark < REFRESH_EVERY:
-                return CacheRefresh(skipped=True)
             since = mark - OVERLAP
     result = CacheRefresh(full=since is None)
     seen: set[str] = set()
@@ -125,13 +131,17 @@ def remote_contacts_collect(
                 client=client, url__in=gone_urls[start : start + CHUNK]
             ).delete()[0]
     if requeue:
-        result.requeued = _requeue_affected(client, None if result.full else keys, gone_urls)
+        result.requeued = _requeue_affected(
+            client, None if result.full else keys, gone_urls, run_id=run_id
+        )
     if moves_watermark:
         _watermark_save(client, started)
     return result
 
 
-def _requeue_affected(client: Client, keys: set[str] | None, gone_urls: list[str]) -> int:
+def _requeue_affected(
+    client: Client, keys: set[str] | None, gone_urls: list[str], *, run_id: int | None = None
+) -> int:
     """Contacts whose picture changed are decided again by the next run: an ambiguity
     whose remote duplicates are gone clears on its own (``keys`` None: after a full read,
     every ambiguous one), and a link to a deleted contact is noticed now rather than when
@@ -142,6 +152,8 @@ def _requeue_affected(client: Client, keys: set[str] | None, gone_urls: list[str
     entities = ContactEntity.objects.filter(profile__client=client).exclude(
         queue_status=QueueStatus.PROCESSING
     )
+    if run_id is not None:
+        entities = entities.exclude(run_id=run_id)
     again = {"queue_status": QueueStatus.PENDING, "next_attempt_at": None}
     ambiguous = entities.filter(status=SyncStatus.AMBIGUOUS)
     if keys is None:

@@ -1,10 +1,12 @@
 """Processor "Contact Creation": the writes to FreeAgent, crash-safe and duplicate-free.
 
-* **Create** records its intent on the entity *before* the POST and the new contact's URL
-  right after it, each in its own short transaction. If a worker dies in between, the next
-  run finds the intent, reconciles against FreeAgent (contacts updated since the intent, by
-  e-mail) and links instead of creating again. A POST that times out is reconciled the same
-  way before it is ever re-sent. Creates for one e-mail are serialised across workers.
+* **Create** records its intent on the entity *before* the POST — the intents of a whole
+  batch in one statement before its first POST — and the new contact's URL right after it,
+  in its own short transaction. If a worker dies in between, the next batch that holds the
+  contact finds the intent, reconciles against FreeAgent (one listing of the contacts
+  updated since the earliest intent; then by e-mail) and links instead of creating again.
+  A POST that times out is reconciled the same way before it is ever re-sent. Creates for
+  one e-mail are serialised across workers.
 * **Update** sends only the changed fields (PUT is idempotent, so it is retried freely).
 * Transient failures are retried with backoff inside the run; 429 waits never use up an
   attempt; what still fails becomes ``Outcome.RETRY`` for the retry policy of the profile.
@@ -13,8 +15,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from datetime import timedelta
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -109,6 +111,77 @@ class ContactWriter:
         self.refused = ""  # FreeAgent refused the credentials (the profile pauses)
         self.transient_streak = 0
 
+    # -- the batch ---------------------------------------------------------------------------
+
+    def prepare(self, items: Sequence[WorkItem]) -> None:
+        """Before the batch's first POST: one listing for every earlier create of its
+        contacts that was never recorded (a crash between a POST and its link), then the
+        intents of its creates, written in one statement. An earlier intent is kept as it
+        is: it still says since when FreeAgent may hold a contact of ours never linked."""
+        creates = [i for i in items if not i.done and i.context.get("action") == "create"]
+        if not creates:
+            return
+        earlier: list[datetime] = []
+        for item in creates:
+            previous = (item.entity.metadata or {}).get("create_intent") or {}
+            item.context["previous_email"] = str(previous.get("email") or "")
+            moment = parse_datetime(previous["at"]) if previous.get("at") else None
+            if moment is not None:
+                earlier.append(moment)
+        if earlier:
+            try:
+                remote_contacts_collect(
+                    client=self.client, api=self.reader, since=min(earlier) - INTENT_SLACK
+                )
+            except ConnectorError as exc:
+                self._unreconciled(creates, exc)
+                creates = [i for i in creates if not i.done]
+            finally:
+                self.recorder.take()
+        now = timezone.now().isoformat()
+        fresh = []
+        for item in creates:
+            entity: ContactEntity = item.entity
+            if (entity.metadata or {}).get("create_intent"):
+                continue
+            email = str((item.payload or {}).get("email", ""))
+            entity.metadata = {
+                **(entity.metadata or {}),
+                "create_intent": {"at": now, "email": email},
+            }
+            item.context["fresh_intent"] = True
+            fresh.append(entity)
+        with transaction.atomic():
+            ContactEntity.objects.bulk_update(fresh, ["metadata"], batch_size=500)
+
+    def _unreconciled(self, creates: Sequence[WorkItem], exc: ConnectorError) -> None:
+        """FreeAgent could not be read: contacts with an earlier unrecorded create wait."""
+        for item in creates:
+            if not item.context.get("previous_email") and not (
+                (item.entity.metadata or {}).get("create_intent")
+            ):
+                continue
+            text = f"FreeAgent could not be read to reconcile an earlier create: {exc}"
+            if isinstance(exc, RateLimited):
+                item.retry_after = exc.retry_after
+                item.finish(Outcome.DEFERRED, text, http_status=429)
+            else:
+                item.finish(Outcome.RETRY, text, http_status=exc.status)
+
+    def intents_release(self, items: Sequence[WorkItem]) -> None:
+        """After the batch: the intents of creates never started (deferred, failed before
+        the POST) are taken back in one statement, so no later batch reconciles them."""
+        unused = []
+        for item in items:
+            entity: ContactEntity = item.entity
+            if not item.context.get("fresh_intent") or item.context.get("posted"):
+                continue
+            if (entity.metadata or {}).get("create_intent"):
+                entity.metadata = {k: v for k, v in entity.metadata.items() if k != "create_intent"}
+                unused.append(entity)
+        with transaction.atomic():
+            ContactEntity.objects.bulk_update(unused, ["metadata"], batch_size=500)
+
     # -- one item ----------------------------------------------------------------------------
 
     def write(self, item: WorkItem) -> None:
@@ -180,7 +253,7 @@ class ContactWriter:
             timeout=lock_wait(LOCK_WAIT),
             ttl=lock_ttl(LOCK_TTL),
         ):
-            previous = self._catch_up_unfinished_create(entity)
+            previous = self._catch_up_unfinished_create(item)
             existing = remote_contacts_by_email(self.client, email)
             if decision_of(entity).get("choice") == "separate":
                 # Its own contact: only one nobody of this profile is linked to can be it
@@ -211,7 +284,8 @@ class ContactWriter:
                     f"FreeAgent has {len(existing)} active contacts with the e-mail {email}.",
                 )
                 return
-            intent_at = self._intent_record(entity, email)
+            intent_at = self._intent_record(item, email)
+            item.context["posted"] = True
             created, contact = self._post(payload, email, intent_at)
             if created:
                 self._created(item, contact, payload)
@@ -250,10 +324,14 @@ class ContactWriter:
         matches = remote_contacts_by_email(self.client, email)
         return matches[0].data if len(matches) == 1 else None
 
-    def _catch_up_unfinished_create(self, entity: ContactEntity) -> str:
+    def _catch_up_unfinished_create(self, item: WorkItem) -> str:
         """If an earlier create of this entity was never recorded (a crash between the POST
-        and the link), fetch every contact FreeAgent changed since then into the cache.
-        Returns the e-mail that create used ("" when there was none)."""
+        and the link), fetch every contact FreeAgent changed since then into the cache —
+        done for the whole batch by :meth:`prepare` when it ran. Returns the e-mail that
+        create used ("" when there was none)."""
+        if "previous_email" in item.context:
+            return str(item.context["previous_email"])
+        entity: ContactEntity = item.entity
         previous = (entity.metadata or {}).get("create_intent") or {}
         since = parse_datetime(previous["at"]) if previous.get("at") else None
         if since is None:
@@ -261,7 +339,13 @@ class ContactWriter:
         remote_contacts_collect(client=self.client, api=self.reader, since=since - INTENT_SLACK)
         return str(previous.get("email") or "")
 
-    def _intent_record(self, entity: ContactEntity, email: str) -> Any:
+    def _intent_record(self, item: WorkItem, email: str) -> Any:
+        """The intent before a POST: already written for the batch (:meth:`prepare`), or
+        written now (a create decided inside the processor, e.g. of a deleted contact)."""
+        entity: ContactEntity = item.entity
+        recorded = (entity.metadata or {}).get("create_intent") or {}
+        if item.context.get("fresh_intent") and recorded.get("email") == email:
+            return timezone.now()  # a POST that gets no answer is reconciled from here
         now = timezone.now()
         metadata = {
             **(entity.metadata or {}),

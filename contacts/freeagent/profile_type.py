@@ -21,6 +21,7 @@ from contacts.freeagent.cache import (
 from contacts.freeagent.export import ContactWriter, ExchangeRecorder
 from contacts.freeagent.mapping import contact_payload, field_changes
 from contacts.freeagent.resolve import (
+    BatchLookups,
     SourceMissing,
     contact_generate,
     entity_intent,
@@ -68,13 +69,18 @@ class ContactData(Generator):
         locales = {int(k): v for k, v in (ctx.profile.state.get(LOCALES_STATE) or {}).items()}
         shared = SharedEmails(ctx.profile, [i.entity for i in items])
         in_batch = [i.entity.pk for i in items]
+        lookups = BatchLookups.load(ctx.profile, [i.entity for i in items if not i.done])
         for item in items:
             if item.done:
                 continue
             if not sharing_applies(ctx, item, shared, in_batch):
                 continue
             contact_generate(
-                profile=ctx.profile, item=item, store_locales=locales, dry_run=ctx.dry_run
+                profile=ctx.profile,
+                item=item,
+                store_locales=locales,
+                dry_run=ctx.dry_run,
+                lookups=lookups,
             )
 
 
@@ -86,6 +92,16 @@ class ContactCreation(Processor):
 
     def process(self, ctx: BatchContext, items: Sequence[WorkItem]) -> None:
         writer: ContactWriter = ctx.shared["writer"]
+        if not ctx.dry_run:
+            writer.prepare(items)
+        self._write(ctx, writer, items)
+        if not ctx.dry_run:  # (after an exception the intents stay: reconciled next time)
+            writer.intents_release(items)
+        if writer.refused and ctx.profile.client is not None:
+            items_pause(items, ctx.profile.client, writer.refused)
+
+    @staticmethod
+    def _write(ctx: BatchContext, writer: ContactWriter, items: Sequence[WorkItem]) -> None:
         for item in items:
             if item.done:
                 continue
@@ -100,8 +116,6 @@ class ContactCreation(Processor):
                 )
                 continue
             writer.write(item)
-        if writer.refused and ctx.profile.client is not None:
-            items_pause(items, ctx.profile.client, writer.refused)
 
 
 APPLIED_STATE = "applied_settings"
@@ -337,7 +351,9 @@ class FreeAgentContactExport(registry.ProfileType):
         reader = freeagent_client(client, on_exchange=recorder)
         writer = freeagent_client(client, on_exchange=recorder, max_attempts=1)
         # Once per run, then at most every REFRESH_EVERY: see contacts.freeagent.cache.
-        remote_contacts_collect(client=client, api=reader, reuse_since=ctx.run.started_at)
+        remote_contacts_collect(
+            client=client, api=reader, reuse_since=ctx.run.started_at, run_id=ctx.run.pk
+        )
         recorder.take()
         ctx.shared["writer"] = ContactWriter(
             profile=ctx.profile, run=ctx.run, api=writer, reader=reader, recorder=recorder

@@ -25,22 +25,75 @@ class SourceMissing(LookupError):
     pass
 
 
-def person_for_entity(profile: Profile, entity: ContactEntity) -> tuple[Person, dict[str, Any]]:
+def _guest_key(key: str) -> tuple[str, int | None]:
+    website, _, mail = key.partition(":")
+    return mail, int(website) if website not in ("", "None") else None
+
+
+@dataclass
+class BatchLookups:
+    """What resolving a batch reads, read once for the whole batch: the mirror rows of its
+    people and the cached FreeAgent contacts they can be (by link and by e-mail)."""
+
+    customers: dict[int, Customer] = field(default_factory=dict)
+    guests: dict[tuple[str, int | None], GuestBuyer] = field(default_factory=dict)
+    by_url: dict[str, RemoteContact] = field(default_factory=dict)
+    by_email: dict[str, list[RemoteContact]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, profile: Profile, entities: list[ContactEntity]) -> BatchLookups:
+        store, client = profile.source_client, profile.client
+        customer_ids, guest_mails = [], set()
+        for entity in entities:
+            kind, _, key = entity.person_key.partition(":")
+            if kind == "customer" and key.isdigit():
+                customer_ids.append(int(key))
+            elif kind == "guest":
+                guest_mails.add(_guest_key(key)[0])
+        found = cls()
+        found.customers = {
+            c.magento_id: c
+            for c in Customer.objects.filter(store=store, magento_id__in=customer_ids)
+        }
+        found.guests = {
+            (g.email_normalized, g.website_id): g
+            for g in GuestBuyer.objects.filter(
+                store=store, email_normalized__in=sorted(guest_mails)
+            )
+        }
+        emails = {c.email_normalized for c in found.customers.values()}
+        emails |= {g.email_normalized for g in found.guests.values()}
+        emails |= {email_key(entity_intent(e).get("email")) for e in entities}
+        urls = sorted({e.remote_id for e in entities if e.remote_id})
+        remote = RemoteContact.objects.filter(client=client)
+        found.by_url = {r.url: r for r in remote.filter(url__in=urls)}
+        for row in remote.filter(email_key__in=sorted(k for k in emails if k)).order_by("pk"):
+            found.by_email.setdefault(row.email_key, []).append(row)
+        return found
+
+
+def person_for_entity(
+    profile: Profile, entity: ContactEntity, lookups: BatchLookups | None = None
+) -> tuple[Person, dict[str, Any]]:
     """The mirrored Magento data behind an entity, as a Person (+ the raw source)."""
     kind, _, key = entity.person_key.partition(":")
     store = profile.source_client
     if kind == "customer":
-        customer = Customer.objects.filter(store=store, magento_id=int(key)).first()
+        if lookups is not None:
+            customer = lookups.customers.get(int(key)) if key.isdigit() else None
+        else:
+            customer = Customer.objects.filter(store=store, magento_id=int(key)).first()
         if customer is None:
             raise SourceMissing(f"Magento customer {key} is not in the local mirror")
         return person_from_customer(customer.raw), customer.raw
     if kind == "guest":
-        website, _, mail = key.partition(":")
-        guest = GuestBuyer.objects.filter(
-            store=store,
-            email_normalized=mail,
-            website_id=int(website) if website not in ("", "None") else None,
-        ).first()
+        mail, website_id = _guest_key(key)
+        if lookups is not None:
+            guest = lookups.guests.get((mail, website_id))
+        else:
+            guest = GuestBuyer.objects.filter(
+                store=store, email_normalized=mail, website_id=website_id
+            ).first()
         if guest is None:
             raise SourceMissing(f"guest buyer {mail} is not in the local mirror")
         return person_from_guest(guest.raw, website_id=guest.website_id), guest.raw
@@ -61,10 +114,15 @@ class Resolution:
     how: str = ""
 
 
-def contact_resolve(*, client: Client, entity: ContactEntity, email: str) -> Resolution:
+def contact_resolve(
+    *, client: Client, entity: ContactEntity, email: str, lookups: BatchLookups | None = None
+) -> Resolution:
     """Find the FreeAgent contact of this entity in the cache (see module docstring)."""
     if entity.remote_id:
-        cached = remote_contact_get(client, entity.remote_id)
+        if lookups is not None:
+            cached = lookups.by_url.get(entity.remote_id)
+        else:
+            cached = remote_contact_get(client, entity.remote_id)
         if cached is not None:
             return Resolution(target=cached, how="stored link")
         # Linked but not cached (yet): the processor fetches it by URL.
@@ -79,21 +137,34 @@ def contact_resolve(*, client: Client, entity: ContactEntity, email: str) -> Res
     if intent.get("email"):
         emails.add(email_key(intent["email"]))
     matches: list[RemoteContact] = []
+    hidden: list[RemoteContact] = []
     for key in sorted(e for e in emails if e):
-        matches += [m for m in remote_contacts_by_email(client, key) if m not in matches]
+        if lookups is not None:
+            rows = lookups.by_email.get(key, [])
+            found = [r for r in rows if r.status != "Hidden"]
+            hidden += [r for r in rows if r.status == "Hidden"]
+        else:
+            found = remote_contacts_by_email(client, key)
+        matches += [m for m in found if m not in matches]
     if len(matches) == 1:
         how = "unfinished create reconciled" if intent else "matched by e-mail"
         return Resolution(target=matches[0], how=how)
     if len(matches) > 1:
         return Resolution(ambiguous=matches, how="ambiguous")
-    hidden = list(
-        RemoteContact.objects.filter(client=client, email_key__in=emails, status="Hidden")
-    )
+    if lookups is None:
+        hidden = list(
+            RemoteContact.objects.filter(client=client, email_key__in=emails, status="Hidden")
+        )
     return Resolution(hidden_matches=hidden, how="new")
 
 
 def contact_generate(
-    *, profile: Profile, item: WorkItem, store_locales: dict[int, str], dry_run: bool
+    *,
+    profile: Profile,
+    item: WorkItem,
+    store_locales: dict[int, str],
+    dry_run: bool,
+    lookups: BatchLookups | None = None,
 ) -> None:
     """Generator "Contact Data": resolve, build the payload, and decide the action.
 
@@ -104,7 +175,7 @@ def contact_generate(
     client = profile.client
     assert client is not None
     try:
-        person, _raw = person_for_entity(profile, entity)
+        person, _raw = person_for_entity(profile, entity, lookups)
     except SourceMissing as exc:
         item.finish(Outcome.FAILED, str(exc))
         return
@@ -122,7 +193,7 @@ def contact_generate(
     payload = mapped.payload
     digest = payload_hash(payload)
     item.payload_hash = digest
-    resolution = contact_resolve(client=client, entity=entity, email=person.email)
+    resolution = contact_resolve(client=client, entity=entity, email=person.email, lookups=lookups)
     intent = entity_intent(entity)
     item.context.update(full_payload=payload, resolution=resolution.how)
     if resolution.ambiguous:

@@ -81,3 +81,21 @@ def test_inside_a_long_run_the_cache_is_read_again_after_refresh_every(world, mo
     assert entity.remote_id == created_outside[0]["url"]
     assert entity.status != SyncStatus.AMBIGUOUS
     assert len([c for c in world.fa_contacts() if c["email"] == "dup@example.com"]) == 1
+
+
+def test_an_empty_account_under_update_existing_is_read_once_and_the_run_ends(world):
+    """Nothing ever reaches the cache: it must not be read in full before every batch, nor
+    its ambiguous contacts queued again for the same run (a run that never ended)."""
+    world.add_customer(email="twin@example.com", website_id=1, firstname="A")
+    world.add_customer(email="twin@example.com", website_id=2, firstname="B")
+    for n in range(6):
+        world.add_customer(email=f"only{n}@example.com")
+    profile = world.profile(process_batch_size=2, api_behaviour="update")
+
+    run = export(profile)
+
+    assert run.status != RunStatus.RUNNING
+    assert run.processed == 8, run.summary  # each person decided once
+    assert len(list_reads(world)) == 1
+    twins = ContactEntity.objects.filter(profile=profile, email="twin@example.com")
+    assert {t.status for t in twins} == {SyncStatus.AMBIGUOUS}
