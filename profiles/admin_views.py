@@ -35,6 +35,7 @@ from profiles.services.clients import (
     freeagent_authorize_url,
     freeagent_connect,
 )
+from profiles.services.pause import ProfilePaused
 from profiles.services.schedules import profile_schedule_set_enabled
 
 if TYPE_CHECKING:
@@ -225,6 +226,9 @@ def start_run(
         admin.message_user(request, str(exc), messages.WARNING)
         if exc.active is not None:
             return HttpResponseRedirect(_run_page(exc.active))
+        return HttpResponseRedirect(reverse("admin:profiles_profile_change", args=[profile.pk]))
+    except ProfilePaused as exc:
+        admin.message_user(request, str(exc), messages.ERROR)
         return HttpResponseRedirect(reverse("admin:profiles_profile_change", args=[profile.pk]))
     kind = "Dry run" if run.dry_run else "Run"
     admin.message_user(request, f"{kind} {run.pk} of “{profile.name}” started.")

@@ -15,7 +15,7 @@ from typing import Any
 
 from contacts.emarsys.mapping import EMAIL, OPT_IN, same
 from contacts.models import ContactEntity
-from contacts.services.drift import DriftReport, drift_item, unlinked
+from contacts.services.drift import DriftReport, drift_item, linked_by_a_person, unlinked
 from contacts.services.entities import entities_in_chunks
 from profiles.models import Profile, QueueStatus, SyncStatus
 from profiles.services.connections import emarsys_client
@@ -134,6 +134,8 @@ def drift_repair(profile: Profile, report: DriftReport) -> None:
         elif item.kind == "unlinked":
             entities.update(queue_status=QueueStatus.PENDING, next_attempt_at=None)
             item.repair = "re-queued"
+        elif item.kind == "duplicated" and linked_by_a_person(entities.first()):
+            item.repair = "kept: linked by a person"
         else:
             entities.update(
                 status=SyncStatus.AMBIGUOUS,

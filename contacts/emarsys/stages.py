@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from django.db.models import F
 from django.utils import timezone
 
 from contacts.emarsys import config, consent
@@ -82,18 +83,30 @@ def person_content(
     return None
 
 
-def guest_names(store: Any, emails: Sequence[str]) -> dict[str, tuple[str, str]]:
-    """First and last name of each e-mail's most recent guest order (one query)."""
-    out: dict[str, tuple[str, str]] = {}
-    rows = (
-        GuestBuyer.objects.filter(store=store, email_normalized__in=set(emails))
-        .order_by("email_normalized", "-last_order_id", "-pk")
-        .values_list("email_normalized", "firstname", "lastname")
-    )
-    for email, first, last in rows:
-        if email not in out and (first or last):
-            out[email] = (first, last)
-    return out
+class GuestNames:
+    """First and last name of guest subscribers, from their most recent guest order: on
+    the subscriber's own website when it has one there, else on any (one query)."""
+
+    def __init__(self, store: Any, emails: Sequence[str]) -> None:
+        self.by_website: dict[tuple[str, int | None], tuple[str, str]] = {}
+        self.by_email: dict[str, tuple[str, str]] = {}
+        rows = (
+            GuestBuyer.objects.filter(store=store, email_normalized__in=set(emails))
+            .order_by(
+                "email_normalized",
+                F("magento_updated_at").desc(nulls_last=True),
+                "-last_order_id",
+                "-pk",
+            )
+            .values_list("email_normalized", "website_id", "firstname", "lastname")
+        )
+        for email, website_id, first, last in rows:
+            if first or last:
+                self.by_website.setdefault((email, website_id), (first, last))
+                self.by_email.setdefault(email, (first, last))
+
+    def of(self, email: str, website_id: int | None) -> tuple[str, str]:
+        return self.by_website.get((email, website_id)) or self.by_email.get(email, ("", ""))
 
 
 def _cleaned_fields(customer: Customer | None, subscriber: Subscriber | None) -> list[str]:
@@ -138,7 +151,7 @@ class ContactData(Generator):
                 ],
             )
         }
-        guests = guest_names(
+        guests = GuestNames(
             store,
             [
                 s.email_normalized
@@ -162,7 +175,7 @@ class ContactData(Generator):
                 schema=schema,
                 settings=settings,
                 stores=stores,
-                guest_names=guests.get(subscriber.email_normalized, ("", ""))
+                guest_names=guests.of(subscriber.email_normalized, subscriber.website_id)
                 if subscriber is not None
                 else ("", ""),
             )

@@ -17,7 +17,7 @@ from contacts.freeagent.cache import remote_contacts_collect
 from contacts.freeagent.mapping import contact_payload, field_diff
 from contacts.freeagent.resolve import SourceMissing, person_for_entity
 from contacts.models import ContactEntity, RemoteContact
-from contacts.services.drift import DriftReport, drift_item, unlinked
+from contacts.services.drift import DriftReport, drift_item, linked_by_a_person, unlinked
 from contacts.services.entities import entities_in_chunks
 from profiles.models import ApiBehaviour, Profile, QueueStatus, SyncStatus
 from profiles.services.connections import freeagent_client
@@ -122,6 +122,8 @@ def drift_repair(profile: Profile, report: DriftReport) -> None:
                 last_payload_hash="", queue_status=QueueStatus.PENDING, next_attempt_at=None
             )
             item.repair = "re-queued"
+        elif item.kind == "duplicated" and linked_by_a_person(entities.first()):
+            item.repair = "kept: linked by a person"
         else:
             why = {
                 "deleted": f"{item.remote_id} was deleted in FreeAgent and the API behaviour "

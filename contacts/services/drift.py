@@ -63,6 +63,7 @@ class DriftReport:
     repaired: bool = False
     error: str = ""
     run: Run | None = None
+    cleared: int = 0  # earlier flags whose cause is gone, queued again
 
     def counts(self) -> dict[str, int]:
         found = Counter(item.kind for item in self.items)
@@ -76,6 +77,7 @@ class DriftReport:
             "repaired": self.repaired,
             "counts": self.counts(),
             "items": [asdict(item) for item in self.items],
+            "cleared": self.cleared,
             "error": self.error,
         }
 
@@ -83,9 +85,14 @@ class DriftReport:
         counts = self.counts()
         found = ", ".join(f"{n} {KIND_LABELS[k]}" for k, n in counts.items() if n) or "no drift"
         what = "Drift check and repair" if self.repaired else "Drift check"
+        cleared = (
+            f" {self.cleared} earlier flag(s) no longer apply: queued to be decided again."
+            if self.cleared
+            else ""
+        )
         return (
             f"{what}: {self.checked} linked contact(s) compared in {self.requests} request(s); "
-            f"{found}."
+            f"{found}.{cleared}"
         )
 
 
@@ -141,8 +148,44 @@ def drift_check(
             check(profile=profile, report=report, repair=repair)
         except ConnectorError as exc:
             report.error = f"The remote system could not be read: {exc}"
+        else:
+            report.cleared = drift_flags_clear(profile, report)
     report.run = _record(profile, trigger, started, report)
     return report
+
+
+FLAGGED_KINDS = ("deleted", "hidden", "duplicated")
+
+
+def linked_by_a_person(entity: Any) -> bool:
+    """A person chose this contact's remote contact (Resolve, ``import --link``): a
+    duplicate of its e-mail is reported, never turned back into an ambiguity over that
+    decision."""
+    from contacts.services.sharing import decision_of
+
+    if entity is None or not entity.remote_id:
+        return False
+    decision = decision_of(entity)
+    return decision.get("choice") == "link" and decision.get("remote", entity.remote_id) == (
+        entity.remote_id
+    )
+
+
+def drift_flags_clear(profile: Profile, report: DriftReport) -> int:
+    """Contacts an earlier check flagged (hidden, duplicated, deleted) whose cause this
+    complete check no longer finds — the merchant un-hid, merged or removed the contact —
+    are queued to be decided afresh: a flag never outlives its reason. Returns how many."""
+    from contacts.models import ContactEntity
+    from profiles.models import QueueStatus
+
+    still = [i.entity_id for i in report.items if i.kind in FLAGGED_KINDS]
+    return (
+        ContactEntity.objects.filter(
+            profile=profile, queue_status=QueueStatus.FAILED, message__outcome="drift"
+        )
+        .exclude(pk__in=still)
+        .update(queue_status=QueueStatus.PENDING, next_attempt_at=None, attempts=0)
+    )
 
 
 def _record(profile: Profile, trigger: str, started: datetime, report: DriftReport) -> Run:

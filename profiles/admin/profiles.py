@@ -23,7 +23,7 @@ from profiles.models import Client, Profile, RunTrigger
 from profiles.services import runs
 from profiles.services.accounts import profile_account_mismatch
 from profiles.services.clients import client_configuration_summary
-from profiles.services.pause import profile_paused_by
+from profiles.services.pause import ProfilePaused, profile_paused_by
 from profiles.services.schedules import profile_schedule_set_enabled, profile_schedule_words
 from profiles.templatetags.contactsync import chip
 
@@ -233,6 +233,8 @@ class ProfileAdmin(ButtonUrlsMixin, admin.ModelAdmin):
                 run = runs.run_start(profile=profile, trigger=RunTrigger.BUTTON)
             except runs.RunAlreadyActive as exc:
                 self.message_user(request, str(exc), messages.WARNING)
+            except ProfilePaused as exc:
+                self.message_user(request, str(exc), messages.ERROR)
             else:
                 self.message_user(request, f"Run {run.pk} of '{profile}' queued.")
 

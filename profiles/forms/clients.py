@@ -20,6 +20,7 @@ from django.db import models
 
 from profiles import registry
 from profiles.models import Client, ClientType, Environment, Profile
+from profiles.services.pause import client_secrets_replaced
 
 EMARSYS_DEFAULT_BASE_URL = "https://api.emarsys.net/api/v2"
 PREFIX = "cred_"
@@ -143,8 +144,9 @@ class ClientForm(forms.ModelForm):
         client.type = self.client_type
         new_credentials = self.merged_credentials(self.cleaned_data)
         if client.pk and new_credentials != (client.credentials or {}):
-            # New credentials: the next run tries them (a pause for refused ones ends).
-            client.refused_at, client.refused_reason = None, ""
+            # New credentials: the next run tries them (a pause for refused ones ends and
+            # its contacts are queued again).
+            client_secrets_replaced(client)
         client.credentials = new_credentials
         self.apply_type_settings(client)
         if commit:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from django.db.models import Q
 from django.utils import timezone
 
-from connectors.errors import AuthError
+from connectors.errors import AuthError, ConnectorError
 from profiles.models import Client, Profile, QueueStatus
 from profiles.pipeline import Outcome, WorkItem
 
@@ -50,6 +50,38 @@ def client_accepted(client: Client) -> bool:
             resumed,
         )
     return ended
+
+
+def client_secrets_replaced(client: Client) -> bool:
+    """New credentials or tokens were saved for the client: a pause for refused ones ends
+    (the next run tries them; refused again, it pauses again). True when one ended."""
+    if client.pk is None or client.refused_at is None:
+        return False
+    return client_accepted(client)
+
+
+class ProfilePaused(ConnectorError):
+    """An on-demand run of a profile whose client still refuses its credentials."""
+
+
+def profile_pause_check(profile: Profile) -> None:
+    """Before an on-demand run (command line, *Export now*) of a paused profile: try the
+    refused client once (one cheap call). Accepted, the pause ends and its contacts are
+    queued again; refused still, :class:`ProfilePaused` says so — never a silent run that
+    does nothing."""
+    from profiles.services.clients import client_connection_test
+
+    client = profile_paused_by(profile)
+    if client is None:
+        return
+    try:
+        client_connection_test(client=client)  # resumes the paused contacts when it works
+    except ConnectorError as exc:
+        raise ProfilePaused(
+            f"Profile '{profile.name}' is paused: {client.type} client '{client.name}' "
+            f"refuses its credentials ({client.refused_reason or exc}). Reconnect it or enter "
+            f"new credentials (admin: Clients → {client.name}), then run again."
+        ) from exc
 
 
 def paused_entities_resume(client: Client) -> int:

@@ -124,6 +124,8 @@ def run_start(
             "FIELD_ENCRYPTION_KEY (was the key changed?): put the old key back after the new "
             "one and run `manage.py rotate_keys`. Nothing runs on settings it cannot read."
         )
+    if trigger in (RunTrigger.CLI, RunTrigger.BUTTON):
+        pause.profile_pause_check(profile)  # a paused profile: tried once, or said so
     scope: dict[str, Any] = {}
     if entity_ids:
         scope["entity_ids"] = sorted({int(i) for i in entity_ids})

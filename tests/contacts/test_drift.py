@@ -89,3 +89,52 @@ def test_freeagent_drift_reports_never_linked_contacts(world):
     export(profile)
     _, report = drift(profile)
     assert [i["kind"] for i in report["items"]] == ["unlinked"]
+
+
+def test_a_flag_clears_once_the_merchant_fixed_its_cause(world):
+    for name in ("hide", "dup"):
+        world.add_customer(email=f"{name}@example.com", firstname=name.title(), lastname="Q")
+    profile = world.profile()
+    export(profile)
+    contacts = {c["email"]: c for c in world.fa_contacts()}
+    fa_put(world, contacts["hide@example.com"]["url"], status="Hidden")
+    copy = world.fa_seed_contact(first_name="Dup", last_name="Again", email="dup@example.com")
+    drift(profile, "--repair")  # both flagged for a person
+    assert ContactEntity.objects.filter(profile=profile, message__outcome="drift").count() == 2
+
+    # The merchant un-hides one contact and hides the duplicate of the other.
+    fa_put(world, contacts["hide@example.com"]["url"], status="Active")
+    fa_put(world, copy["url"], status="Hidden")
+    code, report = drift(profile)
+
+    assert (code, report["items"], report["cleared"]) == (0, [], 2)
+    run = export(profile)
+    assert run.failed == 0, run.summary
+    entities = ContactEntity.objects.filter(profile=profile)
+    assert {e.queue_status for e in entities} == {"complete"}
+    assert {e.remote_id for e in entities} == {
+        contacts["hide@example.com"]["url"],
+        contacts["dup@example.com"]["url"],
+    }
+
+
+def test_repair_never_overrides_a_persons_link(world):
+    world.add_customer(email="chosen@example.com", firstname="Cho", lastname="Sen")
+    profile = world.profile()
+    export(profile)
+    (mine,) = world.fa_contacts()
+    world.fa_seed_contact(first_name="Cho", last_name="Sen", email="chosen@example.com")
+    entity = ContactEntity.objects.get(profile=profile)
+    call_command(
+        "fa_contact", "import", "--profile", str(profile.pk), "--link", f"{entity.pk}={mine['url']}"
+    )
+
+    code, report = drift(profile, "--repair")
+
+    assert code == 0
+    assert [(i["kind"], i["repair"]) for i in report["items"]] == [
+        ("duplicated", "kept: linked by a person")
+    ]
+    entity.refresh_from_db()
+    assert (entity.status, entity.remote_id) != ("ambiguous", "")
+    assert entity.queue_status != "failed"

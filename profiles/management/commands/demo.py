@@ -63,6 +63,7 @@ class Command(BaseCommand):
                         "--seed-customers",
                         str(options["seed_customers"]),
                         "--demo-config",
+                        "--start-runs",
                         # The demo's simulated rate-limit windows last a tenth of the real
                         # ones, and its clients' budgets are raised to match.
                         "--time-scale",

@@ -47,6 +47,13 @@ class Command(BaseCommand):
             action="store_true",
             help="Also create (or update) demo clients and profiles pointing at the simulators.",
         )
+        parser.add_argument(
+            "--start-runs",
+            action="store_true",
+            help="With --demo-config: also queue a first run of each demo profile for the "
+            "Celery workers (what `make demo` does; without workers, leave it out, or the "
+            "queued runs wait and `fa_contact export` says the profile is running).",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["host"] not in LOOPBACK:
@@ -77,7 +84,7 @@ class Command(BaseCommand):
         if options["demo_config"]:
             from profiles.services.demo import demo_config_load
 
-            demo_config_load(simulators=description)
+            demo_config_load(simulators=description, start_runs=options["start_runs"])
         out.write_text(line + "\n")
         self.stdout.write(line)
         self.stdout.flush()

@@ -18,6 +18,7 @@ from contacts.models import ContactEntity, DeliveryAttempt, RemoteContact
 from profiles.models import ApiBehaviour, QueueStatus, Run, RunStatus, RunTrigger, SyncStatus
 from profiles.services import runs
 from profiles.services.clients import client_connection_test
+from profiles.services.pause import ProfilePaused
 from profiles.tasks import run_profile_scheduled
 
 pytestmark = pytest.mark.django_db
@@ -293,8 +294,10 @@ def test_refused_credentials_pause_the_profile_without_using_up_attempts(world):
     world.books.token_state = {**good, "access_token": "revoked", "refresh_token": "revoked"}
     world.books.save()
 
-    for _ in range(3):  # more runs than attempts allowed
-        export(profile)
+    export(profile)
+    for _ in range(2):  # more runs than attempts allowed: on demand, each says it is paused
+        with pytest.raises(ProfilePaused, match="is paused: freeagent client 'books'"):
+            export(profile)
 
     world.books.refresh_from_db()
     assert world.books.refused_at is not None
@@ -317,6 +320,62 @@ def test_refused_credentials_pause_the_profile_without_using_up_attempts(world):
     ) == {QueueStatus.PENDING}
     run = export(profile)
     assert (run.created, run.failed) == (3, 0), run.summary
+
+
+def _paused(world, profile):
+    """Three contacts paused by revoked FreeAgent tokens; returns the good tokens."""
+    for n in range(3):
+        world.add_customer(email=f"q{n}@example.com", firstname="Q")
+    good = dict(world.books.token_state)
+    world.books.token_state = {**good, "access_token": "revoked", "refresh_token": "revoked"}
+    world.books.save()
+    export(profile)
+    world.books.refresh_from_db()
+    assert world.books.refused_at is not None
+    return good
+
+
+def test_an_on_demand_run_of_a_paused_profile_resumes_it_once_the_credentials_work(world):
+    profile = world.profile()
+    good = _paused(world, profile)
+    runs_before = Run.objects.count()
+    with pytest.raises(ProfilePaused, match="Reconnect it or enter new credentials"):
+        export(profile)
+    assert Run.objects.count() == runs_before  # no run that silently does nothing
+
+    # The credentials work again (say the merchant re-authorised the app in FreeAgent):
+    # the next run on demand tries them, ends the pause and sends the paused contacts.
+    world.books.token_state = good
+    world.books.save(update_fields=["token_state"])
+    run = export(profile)
+
+    assert (run.created, run.failed) == (3, 0), run.summary
+    world.books.refresh_from_db()
+    assert world.books.refused_at is None
+
+
+def test_new_credentials_from_a_config_file_end_the_pause(world):
+    from profiles.services.config import config_dump, config_load
+
+    profile = world.profile()
+    good = _paused(world, profile)
+    (books,) = [c for c in config_dump()["clients"] if c["name"] == "books"]
+    app = world.sims.describe()["freeagent"]
+    books["auth"] = {
+        "client_id": app["client_id"],
+        "client_secret": app["client_secret"],
+        "access_token": good["access_token"],
+        "refresh_token": good["refresh_token"],
+        "expires_at": 4_000_000_000,  # newer than the stored (revoked) ones
+    }
+
+    config_load({"clients": [books]})
+
+    world.books.refresh_from_db()
+    assert world.books.refused_at is None
+    queued = ContactEntity.objects.filter(profile=profile, queue_status=QueueStatus.PENDING)
+    assert queued.count() == 3
+    assert export(profile).created == 3
 
 
 # -- 7. dead foreground runs ----------------------------------------------------------------------
