@@ -7,10 +7,10 @@ failsafe queue: contacts waiting for retry whose time (the background runtime) h
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -31,14 +31,20 @@ from contacts.emarsys.identity import (
 )
 from contacts.emarsys.reevaluate import settings_reevaluate
 from contacts.models import ContactEntity, Customer, Subscriber
-from contacts.services.entities import entity_mark_pending, entity_rekey
+from contacts.services.entities import (
+    Pending,
+    entities_mark_pending,
+    entities_rekey,
+    entity_mark_pending,
+    entity_rekey,
+)
 from contacts.services.mirror import (
     CUSTOMERS_CURSOR,
     SUBSCRIBERS_CURSOR,
     customer_upsert,
     subscribers_read,
 )
-from contacts.services.mirror_pages import customers_read, guests_read
+from contacts.services.mirror_pages import customers_read_pages, guests_read
 from profiles.models import Client, Profile, QueueStatus, Run
 from profiles.services import runs
 from profiles.services.connections import magento_client
@@ -93,6 +99,30 @@ def stores_refresh(profile: Profile, api: MagentoClient) -> dict[str, Any]:
     Profile.objects.filter(pk=profile.pk).update(state=state)
     profile.state = state
     return value
+
+
+def _force_many(profile: Profile, keys: Sequence[str], lists: Sequence[str]) -> None:
+    """:func:`_force` for a page of people: one read and one write."""
+    with transaction.atomic():
+        entities = list(
+            ContactEntity.objects.select_for_update()
+            .filter(profile=profile, person_key__in=list(keys))
+            .exclude(queue_status=QueueStatus.PROCESSING)
+            .order_by("pk")
+        )
+        for entity in entities:
+            metadata = dict(entity.metadata or {})
+            metadata["lists"] = sorted(set(metadata.get("lists") or []) | set(lists))
+            entity.metadata = metadata
+            entity.queue_status = QueueStatus.PENDING
+            entity.last_payload_hash = ""
+            entity.next_attempt_at = None
+            entity.attempts = 0
+        ContactEntity.objects.bulk_update(
+            entities,
+            ["metadata", "queue_status", "last_payload_hash", "next_attempt_at", "attempts"],
+            batch_size=500,
+        )
 
 
 def _force(profile: Profile, key: str, lists: Sequence[str]) -> None:
@@ -169,6 +199,49 @@ def queue_customer(
     if lists:
         _force(profile, key, lists)
     return key if queued or lists else None
+
+
+def queue_customers(
+    *,
+    profile: Profile,
+    customers: Sequence[Customer],
+    index: SubscriberIndex,
+    lists: Sequence[str] = (),
+) -> set[str]:
+    """:func:`queue_customer` for a page of customers, in a few statements whatever its
+    size; the person keys queued."""
+    moves: list[tuple[str, str, dict[str, Any]]] = []
+    people: list[Pending] = []
+    for customer in customers:
+        key = customer_key(customer.magento_id)
+        subscriber = index.of(customer)
+        if subscriber is not None:
+            # A guest subscriber who registered keeps their Emarsys contact.
+            moves.append(
+                (
+                    subscriber_key(subscriber.subscriber_id),
+                    key,
+                    {"customer_id": customer.magento_id, "subscriber_id": subscriber.subscriber_id},
+                )
+            )
+        people.append(
+            Pending(
+                person_key=key,
+                source_hash=combined_hash(
+                    customer.source_hash, subscriber.source_hash if subscriber else None
+                ),
+                email=customer.email,
+                customer_id=customer.magento_id,
+                subscriber_id=subscriber.subscriber_id if subscriber else None,
+                metadata={"source": "customer", "store_id": customer.magento_store_id},
+            )
+        )
+    entities_rekey(profile=profile, moves=moves)
+    queued = entities_mark_pending(profile=profile, people=people)
+    if lists:
+        _force_many(profile, [p.person_key for p in people], lists)
+        queued |= {p.person_key for p in people}
+    return queued
 
 
 def queue_subscriber(
@@ -257,12 +330,12 @@ def emarsys_collect(*, profile: Profile, run: Run | None) -> int:
         if initial:
             _without_cursor(profile, CUSTOMERS_CURSOR)
         index = SubscriberIndex(profile.source_client)
-        for customer in customers_read(
+        # A dry run reads everything but forces nothing.
+        lists = () if dry_run or "customers" not in set(initial) else ("customers",)
+        for page in customers_read_pages(
             profile=profile, client=api, on_error=runs.collection_error_reporter(run)
         ):
-            # A dry run reads everything but forces nothing.
-            lists = () if dry_run else _customer_lists(customer, initial)
-            queued.add(queue_customer(profile=profile, customer=customer, lists=lists, index=index))
+            queued |= queue_customers(profile=profile, customers=page, index=index, lists=lists)
     if not flag_source:
         guests = "subscribers" in types
         if guests:
@@ -362,10 +435,6 @@ def guest_source_message(store: Client, settings: dict[str, Any]) -> str:
         "knows registered customers only: guest subscribers would be left out. Set its "
         "subscriber source to 'rest' or 'sql', or export 'customers' only."
     )
-
-
-def _customer_lists(customer: Customer, initial: Iterable[str]) -> tuple[str, ...]:
-    return ("customers",) if "customers" in set(initial) else ()
 
 
 def _take_initial_request(profile: Profile) -> tuple[str, ...]:
