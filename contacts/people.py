@@ -135,7 +135,7 @@ def _default_address(customer: dict[str, Any], kind: str) -> dict[str, Any] | No
 def _int(value: Any) -> int | None:
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: inf
         return None
 
 

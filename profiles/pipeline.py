@@ -86,6 +86,22 @@ class BatchContext:
         )
         RunEvent.objects.create(run=self.run, level=level, message=message, entity_id=entity_id)
 
+    def log_many(self, lines: Sequence[tuple[str, str, int | None]]) -> None:
+        """:meth:`log` for many ``(message, level, entity id)`` lines: one insert."""
+        logger = logging.getLogger(f"contactsync.{self.profile.type}")
+        for message, level, _entity_id in lines:
+            logger.log(
+                logging.getLevelNamesMapping().get(level.upper(), logging.INFO),
+                "profile=%s run=%s %s",
+                self.profile.pk,
+                self.run.pk,
+                message,
+            )
+        RunEvent.objects.bulk_create(
+            RunEvent(run=self.run, level=level, message=message, entity_id=entity_id)
+            for message, level, entity_id in lines
+        )
+
 
 class Stage(ABC):
     """One step of the pipeline. ``kind`` and ``sort_order`` decide where it runs."""
@@ -174,9 +190,44 @@ class QueueAndLog(PostProcessor):
             )
             self._bump(ctx.run, counts)
             return
+        lines: list[tuple[str, str, int | None]] = []
         with transaction.atomic():
+            # Fenced: only the worker that still holds a claim may record its outcome. The
+            # rows stay locked (PostgreSQL) from this read to the write, so no reaper can
+            # hand one over in between; if it did before, the new holder's result stands.
+            entities = [item.entity for item in items]
+            model = type(entities[0]) if entities else None
+            held: set[int] = set()
+            if model is not None:
+                held = set(
+                    model._default_manager.select_for_update()
+                    .filter(
+                        pk__in=[e.pk for e in entities],
+                        claimed_by=ctx.worker_id,
+                        queue_status=QueueStatus.PROCESSING,
+                    )
+                    .order_by("pk")
+                    .values_list("pk", flat=True)
+                )
+            stored = []
             for item in items:
-                counts[self._apply(ctx, item, now)] += 1
+                counter = self._apply(ctx, item, now)
+                if item.entity.pk in held:
+                    stored.append(item.entity)
+                    counts[counter] += 1
+                else:
+                    counts[LOST_CLAIM] += 1
+                    lines.append(
+                        (
+                            f"{item.entity}: the claim was handed to another worker; this "
+                            f"outcome ({item.outcome.value if item.outcome else '?'}) was not "
+                            "recorded.",
+                            "warning",
+                            item.entity.pk,
+                        )
+                    )
+            if model is not None and stored:
+                model._default_manager.bulk_update(stored, OUTCOME_FIELDS, batch_size=500)
             self._bump(ctx.run, counts)
         for item in items:
             if item.outcome in (
@@ -186,13 +237,14 @@ class QueueAndLog(PostProcessor):
                 Outcome.PAUSED,
                 Outcome.DEFERRED,
             ):
-                ctx.log(
-                    f"{item.entity} {item.outcome.value}: {item.message}",
-                    level="error"
-                    if item.outcome in (Outcome.FAILED, Outcome.AMBIGUOUS)
-                    else "warning",
-                    entity_id=item.entity.pk,
+                level = (
+                    "error" if item.outcome in (Outcome.FAILED, Outcome.AMBIGUOUS) else "warning"
                 )
+                lines.append(
+                    (f"{item.entity} {item.outcome.value}: {item.message}", level, item.entity.pk)
+                )
+        if lines:
+            ctx.log_many(lines)
 
     def retry_schedule(self, ctx: BatchContext, item: WorkItem, now: Any) -> tuple[Any, str]:
         """When a deferred item is tried again, and a note for its message.
@@ -268,35 +320,6 @@ class QueueAndLog(PostProcessor):
                     entity.last_payload_hash = item.payload_hash
             counter = _RUN_COUNTER[outcome]
         entity.message = message
-        fields = (
-            "processed_at",
-            "claimed_by",
-            "claimed_at",
-            "remote_id",
-            "attempts",
-            "next_attempt_at",
-            "queue_status",
-            "status",
-            "message",
-            "last_payload_hash",
-        )
-        # Fenced: only the worker that still holds the claim may record the outcome. If the
-        # claim was reclaimed (this worker looked dead), the new holder's result stands.
-        stored = (
-            type(entity)
-            ._default_manager.filter(
-                pk=entity.pk, claimed_by=ctx.worker_id, queue_status=QueueStatus.PROCESSING
-            )
-            .update(**{name: getattr(entity, name) for name in fields})
-        )
-        if not stored:
-            ctx.log(
-                f"{entity}: the claim was handed to another worker; this outcome "
-                f"({outcome.value}) was not recorded.",
-                level="warning",
-                entity_id=entity.pk,
-            )
-            return LOST_CLAIM
         return counter
 
     @staticmethod
@@ -306,6 +329,20 @@ class QueueAndLog(PostProcessor):
         }
         updates["heartbeat_at"] = timezone.now()
         Run.objects.filter(pk=run.pk).update(**updates)
+
+
+OUTCOME_FIELDS = [
+    "processed_at",
+    "claimed_by",
+    "claimed_at",
+    "remote_id",
+    "attempts",
+    "next_attempt_at",
+    "queue_status",
+    "status",
+    "message",
+    "last_payload_hash",
+]
 
 
 def sorted_stages(stages: Sequence[type[Stage]]) -> list[type[Stage]]:

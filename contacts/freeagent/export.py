@@ -110,6 +110,7 @@ class ContactWriter:
         self.broken = ""  # why the breaker opened, if it did
         self.refused = ""  # FreeAgent refused the credentials (the profile pauses)
         self.transient_streak = 0
+        self.attempts: list[DeliveryAttempt] = []  # written by attempts_flush
 
     # -- the batch ---------------------------------------------------------------------------
 
@@ -457,8 +458,14 @@ class ContactWriter:
             for i, ex in enumerate(exchanges)
             if ex.method in ("POST", "PUT", "DELETE") or ex.status is None or ex.status >= 400
         ]
+        self.attempts.extend(rows)
+
+    def attempts_flush(self) -> None:
+        """The batch's delivery attempts, in one insert (at the end of the batch, and after
+        an error that stopped it)."""
+        rows, self.attempts = self.attempts, []
         if rows:
-            DeliveryAttempt.objects.bulk_create(rows)
+            DeliveryAttempt.objects.bulk_create(rows, batch_size=500)
 
 
 def _trim(body: Any) -> Any:

@@ -7,9 +7,12 @@ Logging (post-processor "Queue & Log", sort 100).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Sequence
 from typing import Any
+
+from django.db import DatabaseError
 
 from connectors.deadline import too_late
 from connectors.errors import ConnectorError
@@ -94,7 +97,15 @@ class ContactCreation(Processor):
         writer: ContactWriter = ctx.shared["writer"]
         if not ctx.dry_run:
             writer.prepare(items)
-        self._write(ctx, writer, items)
+        try:
+            self._write(ctx, writer, items)
+        except BaseException:
+            # History of what was sent before the batch stopped; never in the way of the
+            # error that stopped it (a time limit may have struck inside a query).
+            with contextlib.suppress(DatabaseError):
+                writer.attempts_flush()
+            raise
+        writer.attempts_flush()
         if not ctx.dry_run:  # (after an exception the intents stay: reconciled next time)
             writer.intents_release(items)
         if writer.refused and ctx.profile.client is not None:

@@ -134,7 +134,7 @@ def _isolated(
     try:
         with transaction.atomic():
             row = fn()
-    except (DatabaseError, KeyError, TypeError, ValueError) as exc:
+    except (DatabaseError, KeyError, TypeError, ValueError, OverflowError) as exc:
         record_failure(
             on_error, what, ident, exc, profile=profile, retry_key=retry_key, record=record
         )
@@ -169,7 +169,7 @@ def record_failure(
     if profile is not None and retry_key:
         # Bad data fails the same way every time: remember the record as it failed.
         # A database hiccup may pass: that one is simply tried again.
-        same_again = isinstance(exc, DataError | KeyError | TypeError | ValueError)
+        same_again = isinstance(exc, DataError | KeyError | TypeError | ValueError | OverflowError)
         digest = source_hash(record) if record is not None and same_again else ""
         _retry_list_update(profile, retry_key, add=ident, digest=digest)
 

@@ -95,7 +95,7 @@ def customers_upsert_page(
             continue
         try:
             fields = customer_fields(safe_record(raw))
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             record_failure(on_error, what, ident, exc, profile=profile, retry_key=key, record=raw)
             continue
         prepared.pop(fields["magento_id"], None)  # read twice: the later read, in its place
@@ -218,7 +218,7 @@ def guests_upsert_page(
             cleaned = safe_record(guest)
             if cleaned.get("order_id") is not None:
                 int(cleaned["order_id"])
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             record_failure(on_error, what, ident, exc, profile=profile, retry_key=key, record=guest)
             continue
         email = email_key(cleaned.get("email"))
