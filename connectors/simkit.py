@@ -120,24 +120,28 @@ Handler = Callable[[Request], Response]
 
 
 class FixedWindow:
-    """Counts requests in fixed windows (as the real APIs do); ``time_scale`` shrinks them."""
+    """Counts requests in fixed windows that reset at the top of each period of the wall
+    clock (FreeAgent: "counters reset at the top of each minute/hour"), as the real APIs
+    do; ``time_scale`` shrinks them (a 60 s window of 0.05 resets every 3 s, on the
+    multiples of 3 s since the epoch — where a client's budget for the same window resets)."""
 
     def __init__(self, limit: int, window_s: float, *, time_scale: float = 1.0) -> None:
         self.limit = limit
         self.window_s = window_s * time_scale
-        self._start = 0.0
+        self._window = -1
         self._count = 0
         self._lock = threading.Lock()
 
     def hit(self, now: float | None = None) -> float | None:
         """Count one request; return ``None`` if allowed, else seconds until the reset."""
-        now = time.monotonic() if now is None else now
+        now = time.time() if now is None else now
+        window = int(now // self.window_s)
         with self._lock:
-            if now - self._start >= self.window_s:
-                self._start = now
+            if window != self._window:
+                self._window = window
                 self._count = 0
             if self._count >= self.limit:
-                return max(0.0, self._start + self.window_s - now)
+                return max(0.0, (window + 1) * self.window_s - now)
             self._count += 1
             return None
 

@@ -25,6 +25,7 @@ from connectors.simulate import SimulatorSet, start_simulators
 from profiles import registry
 from profiles.benchmark.floor import FLOORS
 from profiles.benchmark.measure import RequestLog, figures, queries_counted
+from profiles.benchmark.real_limits import freeagent_at_real_limits
 from profiles.models import Client, Profile, RunTrigger
 from profiles.services import runs
 from profiles.services.demo import demo_config
@@ -57,12 +58,40 @@ class Command(BaseCommand):
             "DATABASE_URL names. Default: whatever this process is configured with.",
         )
         parser.add_argument("--no-floor", action="store_true", help="Skip the floor run.")
+        parser.add_argument(
+            "--real-limits",
+            action="store_true",
+            help="Instead: FreeAgent at its real limits (time-scaled), two Celery workers "
+            "sharing the budget in Redis; useful requests a minute against the ceiling.",
+        )
+        parser.add_argument(
+            "--time-scale",
+            type=float,
+            default=0.1,
+            help="With --real-limits: how fast simulated time runs (0.1: a minute in 6 s).",
+        )
         parser.add_argument("--json", action="store_true", help="Print one JSON line only.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         wanted_db = options["database"]
         if wanted_db and connection.vendor != VENDORS[wanted_db]:
             self._reexec(wanted_db)
+            return
+        if options["real_limits"]:
+            row = freeagent_at_real_limits(
+                customers=options["customers"], time_scale=options["time_scale"]
+            )
+            row["database"] = connection.vendor
+            if options["json"]:
+                self.stdout.write(json.dumps([row]))
+            else:
+                self.stdout.write(
+                    f"FreeAgent at real limits, 2 workers: {row['useful_per_minute']} useful "
+                    f"requests a minute over {row['scaled_minutes_measured']} minute(s) = "
+                    f"{row['share_of_ceiling']:.1%} of 120; {row['responses_429']} answers 429, "
+                    f"{row['failed_by_429']} contact(s) failed by a 429; {row['created']} created, "
+                    f"{row['failed']} failed (run {row['status']}); database: {connection.vendor}"
+                )
             return
         registered = {t.type_id for t in registry.all_types()}
         wanted = [t for t in options["types"].split(",") if t in registered]
