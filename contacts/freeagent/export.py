@@ -3,9 +3,10 @@
 * **Create** records its intent on the entity *before* the POST — the intents of a whole
   batch in one statement before its first POST — and the new contact's URL right after it,
   in its own short transaction. If a worker dies in between, the next batch that holds the
-  contact finds the intent, reconciles against FreeAgent (one listing of the contacts
-  updated since the earliest intent; then by e-mail) and links instead of creating again.
-  A POST that times out is reconciled the same way before it is ever re-sent. Creates for
+  contact finds the intent, reconciles against FreeAgent (one incremental read of the
+  contacts cache, whose reads chain without gaps; then by e-mail) and links instead of
+  creating again. A POST that times out is reconciled (the contacts updated since it was
+  sent) before it is ever re-sent. Creates for
   one e-mail are serialised across workers.
 * **Update** sends only the changed fields (PUT is idempotent, so it is retried freely).
 * Transient failures are retried with backoff inside the run; 429 waits never use up an
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -115,25 +116,26 @@ class ContactWriter:
     # -- the batch ---------------------------------------------------------------------------
 
     def prepare(self, items: Sequence[WorkItem]) -> None:
-        """Before the batch's first POST: one listing for every earlier create of its
+        """Before the batch's first POST: one cache read for every earlier create of its
         contacts that was never recorded (a crash between a POST and its link), then the
         intents of its creates, written in one statement. An earlier intent is kept as it
         is: it still says since when FreeAgent may hold a contact of ours never linked."""
         creates = [i for i in items if not i.done and i.context.get("action") == "create"]
         if not creates:
             return
-        earlier: list[datetime] = []
+        earlier = False
         for item in creates:
             previous = (item.entity.metadata or {}).get("create_intent") or {}
             item.context["previous_email"] = str(previous.get("email") or "")
-            moment = parse_datetime(previous["at"]) if previous.get("at") else None
-            if moment is not None:
-                earlier.append(moment)
+            earlier = earlier or bool(previous.get("at"))
         if earlier:
+            # The cache's incremental reads chain (each starts where the last complete one
+            # started, less an overlap), so one read now holds every contact FreeAgent has
+            # made before it — those of the unrecorded POSTs included: a few pages, not a
+            # listing of everything since the earliest intent (a window that only grows
+            # while FreeAgent fails it).
             try:
-                remote_contacts_collect(
-                    client=self.client, api=self.reader, since=min(earlier) - INTENT_SLACK
-                )
+                remote_contacts_collect(client=self.client, api=self.reader)
             except ConnectorError as exc:
                 self._unreconciled(creates, exc)
                 creates = [i for i in creates if not i.done]
