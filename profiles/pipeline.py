@@ -76,15 +76,7 @@ class BatchContext:
 
     def log(self, message: str, *, level: str = "info", entity_id: int | None = None) -> None:
         """Write a line to the profile type's log file and to the run's history."""
-        logger = logging.getLogger(f"contactsync.{self.profile.type}")
-        logger.log(
-            logging.getLevelNamesMapping().get(level.upper(), logging.INFO),
-            "profile=%s run=%s %s",
-            self.profile.pk,
-            self.run.pk,
-            message,
-        )
-        RunEvent.objects.create(run=self.run, level=level, message=message, entity_id=entity_id)
+        self.log_many([(message, level, entity_id)])
 
     def log_many(self, lines: Sequence[tuple[str, str, int | None]]) -> None:
         """:meth:`log` for many ``(message, level, entity id)`` lines: one insert."""

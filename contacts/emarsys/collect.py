@@ -102,7 +102,8 @@ def stores_refresh(profile: Profile, api: MagentoClient) -> dict[str, Any]:
 
 
 def _force_many(profile: Profile, keys: Sequence[str], lists: Sequence[str]) -> None:
-    """:func:`_force` for a page of people: one read and one write."""
+    """Initial export: queue these people whatever their hash, and remember their lists
+    (one read and one write for a page)."""
     with transaction.atomic():
         entities = list(
             ContactEntity.objects.select_for_update()
@@ -123,22 +124,6 @@ def _force_many(profile: Profile, keys: Sequence[str], lists: Sequence[str]) -> 
             ["metadata", "queue_status", "last_payload_hash", "next_attempt_at", "attempts"],
             batch_size=500,
         )
-
-
-def _force(profile: Profile, key: str, lists: Sequence[str]) -> None:
-    """Initial export: queue the person whatever their hash, and remember their lists."""
-    entity = ContactEntity.objects.filter(profile=profile, person_key=key).first()
-    if entity is None or entity.queue_status == QueueStatus.PROCESSING:
-        return
-    metadata = dict(entity.metadata or {})
-    metadata["lists"] = sorted(set(metadata.get("lists") or []) | set(lists))
-    ContactEntity.objects.filter(pk=entity.pk).exclude(queue_status=QueueStatus.PROCESSING).update(
-        queue_status=QueueStatus.PENDING,
-        last_payload_hash="",
-        next_attempt_at=None,
-        attempts=0,
-        metadata=metadata,
-    )
 
 
 class SubscriberIndex:
@@ -162,10 +147,6 @@ class SubscriberIndex:
         )
 
 
-def _linked_subscriber(customer: Customer) -> Subscriber | None:
-    return SubscriberIndex(customer.store).of(customer)
-
-
 def queue_customer(
     *,
     profile: Profile,
@@ -174,31 +155,13 @@ def queue_customer(
     index: SubscriberIndex | None = None,
 ) -> str | None:
     """Queue a customer (merged with their subscription); their person key when queued."""
-    key = customer_key(customer.magento_id)
-    subscriber = index.of(customer) if index is not None else _linked_subscriber(customer)
-    if subscriber is not None:
-        # A guest subscriber who registered keeps their Emarsys contact.
-        entity_rekey(
-            profile=profile,
-            old_key=subscriber_key(subscriber.subscriber_id),
-            new_key=key,
-            customer_id=customer.magento_id,
-            subscriber_id=subscriber.subscriber_id,
-        )
-    queued = entity_mark_pending(
+    queued = queue_customers(
         profile=profile,
-        person_key=key,
-        source_hash=combined_hash(
-            customer.source_hash, subscriber.source_hash if subscriber else None
-        ),
-        email=customer.email,
-        customer_id=customer.magento_id,
-        subscriber_id=subscriber.subscriber_id if subscriber else None,
-        metadata={"source": "customer", "store_id": customer.magento_store_id},
+        customers=[customer],
+        index=index or SubscriberIndex(customer.store),
+        lists=lists,
     )
-    if lists:
-        _force(profile, key, lists)
-    return key if queued or lists else None
+    return customer_key(customer.magento_id) if queued else None
 
 
 def queue_customers(
@@ -290,7 +253,7 @@ def queue_subscriber(
         },
     )
     if lists:
-        _force(profile, key, lists)
+        _force_many(profile, [key], lists)
     return key if queued or lists else None
 
 

@@ -10,14 +10,14 @@ the caller has taken, so a crash re-reads at most a page and never skips.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
-from connectors.magento.client import MagentoClient
+from connectors.magento.client import KeysetPager, MagentoClient
 from connectors.magento.normalise import guest_from_order
 from contacts.models import Customer, GuestBuyer
 from contacts.people import email_key
@@ -44,6 +44,8 @@ from profiles.models import Client, Profile
 from profiles.services.runs import run_heartbeat_for
 
 PAGE = 100
+T = TypeVar("T")
+R = TypeVar("R")
 CUSTOMER_COLUMNS = [
     "email",
     "email_normalized",
@@ -166,34 +168,39 @@ def customers_read_pages(
     pager = client.iter_customers_changed(
         stored_cursor(profile, CUSTOMERS_CURSOR), page_size=page_size
     )
-    page: list[dict[str, Any]] = []
-    for raw in pager:
-        page.append(raw)
+    yield from _pages(
+        profile,
+        CUSTOMERS_CURSOR,
+        pager,
+        pager,
+        page_size,
+        lambda page: customers_upsert_page(store, page, profile=profile, on_error=on_error),
+    )
+
+
+def _pages(
+    profile: Profile,
+    cursor_key: str,
+    pager: KeysetPager,
+    records: Iterable[T],
+    page_size: int,
+    mirror: Callable[[list[T]], list[R]],
+) -> Iterator[list[R]]:
+    """``records`` (read through ``pager``) mirrored ``page_size`` at a time; the cursor is
+    saved once the caller has taken each page (resumed here, it has queued all so far)."""
+    page: list[T] = []
+    for record in records:
+        page.append(record)
         if len(page) >= page_size:
-            yield customers_upsert_page(store, page, profile=profile, on_error=on_error)
+            yield mirror(page)
             page = []
-            # Resumed here, the caller has queued every record so far: progress is durable.
             run_heartbeat_for(profile)
             if pager.cursor is not None:
-                cursor_save(profile, CUSTOMERS_CURSOR, pager.cursor)
+                cursor_save(profile, cursor_key, pager.cursor)
     if page:
-        yield customers_upsert_page(store, page, profile=profile, on_error=on_error)
+        yield mirror(page)
     if pager.cursor is not None:
-        cursor_save(profile, CUSTOMERS_CURSOR, pager.cursor)
-
-
-def customers_read(
-    *,
-    profile: Profile,
-    client: MagentoClient,
-    page_size: int = PAGE,
-    on_error: RecordError | None = None,
-) -> Iterator[Customer]:
-    """:func:`customers_read_pages`, a customer at a time."""
-    for page in customers_read_pages(
-        profile=profile, client=client, page_size=page_size, on_error=on_error
-    ):
-        yield from page
+        cursor_save(profile, cursor_key, pager.cursor)
 
 
 # -- guest buyers ------------------------------------------------------------------------
@@ -300,19 +307,14 @@ def guests_read_pages(
     pager = client.iter_guest_orders_changed(
         stored_cursor(profile, GUEST_ORDERS_CURSOR), page_size=page_size
     )
-    page: list[tuple[dict[str, Any], int | None]] = []
-    for guest in MagentoClient.guest_buyers(pager):
-        page.append(with_website(guest))
-        if len(page) >= page_size:
-            yield guests_upsert_page(store, page, profile=profile, on_error=on_error)
-            page = []
-            run_heartbeat_for(profile)
-            if pager.cursor is not None:
-                cursor_save(profile, GUEST_ORDERS_CURSOR, pager.cursor)
-    if page:
-        yield guests_upsert_page(store, page, profile=profile, on_error=on_error)
-    if pager.cursor is not None:
-        cursor_save(profile, GUEST_ORDERS_CURSOR, pager.cursor)
+    yield from _pages(
+        profile,
+        GUEST_ORDERS_CURSOR,
+        pager,
+        (with_website(guest) for guest in MagentoClient.guest_buyers(pager)),
+        page_size,
+        lambda page: guests_upsert_page(store, page, profile=profile, on_error=on_error),
+    )
 
 
 def guests_read(

@@ -93,27 +93,33 @@ def freeagent_at_real_limits(*, customers: int, time_scale: float = 0.1) -> dict
         Profile.objects.filter(name__startswith=PREFIX).delete()
 
 
+def worker_command(name: str, queue: str) -> list[str]:
+    """A Celery worker of this project on ``queue``, one process (what the compose worker
+    runs, without the chatter a short-lived worker does not need)."""
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "syncapp",
+        "worker",
+        "-Q",
+        queue,
+        "-n",
+        f"{name}@%h",
+        "-c",
+        "1",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+        "-l",
+        "warning",
+    ]
+
+
 def _worker(name: str, queue: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "syncapp",
-            "worker",
-            "-Q",
-            queue,
-            "-n",
-            f"{name}@%h",
-            "-c",
-            "1",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "-l",
-            "warning",
-        ],
+        worker_command(name, queue),
         cwd=settings.BASE_DIR,
         env=env,
         stdout=subprocess.DEVNULL,

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
@@ -17,6 +16,7 @@ import pytest
 from django.db import connection
 
 from contacts.models import ContactEntity
+from profiles.benchmark.real_limits import worker_command
 from profiles.models import QueueStatus, Run, RunStatus, RunTrigger
 from profiles.services import runs
 from syncapp.celery import app as celery_app
@@ -79,25 +79,7 @@ def start_worker(broker: str, trace_dir: Path) -> Iterator[Callable[..., subproc
     def start(name: str, **extra_env: str) -> subprocess.Popen[bytes]:
         log = (trace_dir.parent / f"{name}.log").open("wb")
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "syncapp",
-                "worker",
-                "-Q",
-                broker,
-                "-n",
-                f"{name}@%h",
-                "-c",
-                "1",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                "-l",
-                "warning",
-            ],
+            worker_command(name, broker),
             cwd=REPO,
             env={**env, **extra_env},
             stdout=log,
