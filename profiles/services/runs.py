@@ -359,7 +359,10 @@ def run_close(*, run: Run, error: str = "") -> None:
         elif locked.failed:
             status = RunStatus.FAILED
         else:
-            status = RunStatus.PARTIAL if locked.retried else RunStatus.SUCCESS
+            # Deferred and then sent within the same run is a success; what still waits
+            # for a later run is not.
+            waiting = _still_waiting(locked) if locked.retried else 0
+            status = RunStatus.PARTIAL if waiting else RunStatus.SUCCESS
         locked.status = status
         locked.finished_at = timezone.now()
         locked.summary = error or run_summary(locked)
@@ -374,6 +377,16 @@ def run_close(*, run: Run, error: str = "") -> None:
         ):
             pause.client_accepted(target)  # it wrote again: the pause is over
     _event(locked, f"Run finished: {locked.get_status_display()}. {locked.summary}")
+
+
+def _still_waiting(run: Run) -> int:
+    """Contacts this run deferred that still wait for a later run."""
+    return (
+        registry.get(run.profile.type)
+        .entities(run.profile)
+        .filter(run=run, queue_status__in=[QueueStatus.PENDING, QueueStatus.RETRY])
+        .count()
+    )
 
 
 def run_summary(run: Run) -> str:

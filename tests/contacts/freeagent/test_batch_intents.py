@@ -105,5 +105,7 @@ def test_creates_never_started_take_their_intent_back(world, monkeypatch):
 
     assert after_first_batch[0] == {}  # no later batch reconciles creates that never happened
     assert (run.created, len(world.fa_requests("POST"))) == (3, 3)
+    # Deferred, then sent by the same run: a success (nothing waits for a later run).
+    assert run.status == RunStatus.SUCCESS, run.summary
     lists = [r for r in world.fa_requests("GET") if r["path"] == "/v2/contacts"]
     assert len(lists) == 1  # the run's one cache read: no reconcile listing
