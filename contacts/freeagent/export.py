@@ -37,7 +37,7 @@ from connectors.errors import (
 )
 from connectors.freeagent.client import FreeAgentClient
 from connectors.freeagent.countries import country_kept
-from connectors.http import Exchange, call_with_retries, iter_backoff
+from connectors.http import DEFAULT_TIMEOUT, Exchange, call_with_retries, iter_backoff
 from connectors.locks import process_lock
 from contacts.freeagent.cache import (
     remote_contact_store,
@@ -65,6 +65,11 @@ INTENT_SLACK = timedelta(seconds=5)
 LOCK_TTL = MAX_RATE_LIMIT_WAIT + 300
 # How long a worker waits for another worker's create of the same e-mail before deferring.
 LOCK_WAIT = 30.0
+# A create whose POST was sent but never answered (the batch was stopped while it was in
+# flight) is not reconciled before this: FreeAgent may still be processing it, and a look
+# too early would find nothing and create the contact a second time. Twice the longest
+# a request may take (connect + read timeouts).
+IN_FLIGHT_SECONDS = 2 * sum(DEFAULT_TIMEOUT)
 
 
 class ExchangeRecorder:
@@ -170,6 +175,14 @@ class ContactWriter:
                 item.finish(Outcome.DEFERRED, text, http_status=429)
             else:
                 item.finish(Outcome.RETRY, text, http_status=exc.status)
+
+    @staticmethod
+    def in_flight_wait(items: Sequence[WorkItem]) -> None:
+        """The batch stopped (a time limit, an error): a contact whose POST was sent and
+        never answered waits :data:`IN_FLIGHT_SECONDS` before it is looked for and sent."""
+        for item in items:
+            if item.context.get("posted") and not item.done:
+                item.retry_after = max(item.retry_after or 0.0, IN_FLIGHT_SECONDS)
 
     def intents_release(self, items: Sequence[WorkItem]) -> None:
         """After the batch: the intents of creates never started (deferred, failed before

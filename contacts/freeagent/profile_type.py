@@ -100,6 +100,7 @@ class ContactCreation(Processor):
         try:
             self._write(ctx, writer, items)
         except BaseException:
+            writer.in_flight_wait(items)
             # History of what was sent before the batch stopped; never in the way of the
             # error that stopped it (a time limit may have struck inside a query).
             with contextlib.suppress(DatabaseError):

@@ -109,3 +109,44 @@ def test_creates_never_started_take_their_intent_back(world, monkeypatch):
     assert run.status == RunStatus.SUCCESS, run.summary
     lists = [r for r in world.fa_requests("GET") if r["path"] == "/v2/contacts"]
     assert len(lists) == 1  # the run's one cache read: no reconcile listing
+
+
+@pytest.mark.django_db(transaction=True)  # the time limit resets the connection
+def test_a_post_cut_off_in_flight_is_not_looked_for_until_it_can_have_landed(world, monkeypatch):
+    """The soft time limit strikes while a POST is in flight; FreeAgent finishes it later.
+    The contact waits IN_FLIGHT_SECONDS before it is reconciled, so the late create is found
+    and linked instead of a second one being made (the 5,000-contact chaos run's duplicate)."""
+    from celery.exceptions import SoftTimeLimitExceeded
+    from django.utils import timezone
+
+    from contacts.freeagent.export import IN_FLIGHT_SECONDS
+
+    world.add_customer(email="late@example.com", firstname="La", lastname="Te")
+    profile = world.profile()
+    original = FreeAgentClient.create_contact
+    in_flight = []
+
+    def cut_off(self, fields):
+        if not in_flight:
+            in_flight.append((self, fields))
+            raise SoftTimeLimitExceeded()
+        return original(self, fields)
+
+    monkeypatch.setattr(FreeAgentClient, "create_contact", cut_off)
+    run = export(profile)
+
+    entity = ContactEntity.objects.get(profile=profile)
+    assert entity.queue_status == "pending"
+    assert entity.next_attempt_at >= timezone.now() + timedelta(seconds=IN_FLIGHT_SECONDS - 5)
+    assert len(world.fa_requests("POST")) == 0 and run.created == 0
+    client, fields = in_flight[0]
+    original(client, fields)  # FreeAgent finishes the request it was still working on
+
+    ContactEntity.objects.filter(pk=entity.pk).update(next_attempt_at=timezone.now())
+    again = export(profile)
+
+    assert again.status == RunStatus.SUCCESS, again.summary
+    contacts = [c for c in world.fa_contacts() if c["email"] == "late@example.com"]
+    assert len(contacts) == 1
+    entity.refresh_from_db()
+    assert entity.remote_id == contacts[0]["url"]
