@@ -138,7 +138,8 @@ def test_a_post_cut_off_in_flight_is_not_looked_for_until_it_can_have_landed(wor
     entity = ContactEntity.objects.get(profile=profile)
     assert entity.queue_status == "pending"
     assert entity.next_attempt_at >= timezone.now() + timedelta(seconds=IN_FLIGHT_SECONDS - 5)
-    assert len(world.fa_requests("POST")) == 0 and run.created == 0
+    assert len(world.fa_requests("POST")) == 0
+    assert run.created == 0
     client, fields = in_flight[0]
     original(client, fields)  # FreeAgent finishes the request it was still working on
 
