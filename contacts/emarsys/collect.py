@@ -35,16 +35,17 @@ from contacts.services.entities import (
     Pending,
     entities_mark_pending,
     entities_rekey,
-    entity_mark_pending,
-    entity_rekey,
 )
 from contacts.services.mirror import (
     CUSTOMERS_CURSOR,
     SUBSCRIBERS_CURSOR,
     customer_upsert,
-    subscribers_read,
 )
-from contacts.services.mirror_pages import customers_read_pages, guests_read
+from contacts.services.mirror_pages import (
+    customers_read_pages,
+    guests_read,
+    subscribers_read_pages,
+)
 from profiles.models import Client, Profile, QueueStatus, Run
 from profiles.services import runs
 from profiles.services.connections import magento_client
@@ -212,49 +213,82 @@ def queue_subscriber(
 ) -> str | None:
     """Queue a subscriber: into its customer's entity when it has one, else as a guest
     (unless ``guests`` is off: a customers-only profile still follows their opt-in)."""
-    emails = Customer.objects.filter(
-        store=subscriber.store, email_normalized=subscriber.email_normalized
-    ).values_list("magento_id", flat=True)
-    owner = subscriber_owner(
-        linked_customer_id=subscriber.customer_magento_id,
-        email_key=subscriber.email_normalized,
-        customers_by_email={subscriber.email_normalized: list(emails)},
+    queued = queue_subscribers(
+        profile=profile, subscribers=[subscriber], lists=lists, guests=guests
     )
-    customer = (
-        Customer.objects.filter(store=subscriber.store, magento_id=owner).first()
-        if owner is not None
-        else None
-    )
-    if owner is not None:
-        key = customer_key(owner)
-        entity_rekey(
-            profile=profile,
-            old_key=subscriber_key(subscriber.subscriber_id),
-            new_key=key,
-            customer_id=owner,
-            subscriber_id=subscriber.subscriber_id,
+    return next(iter(queued), None)
+
+
+def queue_subscribers(
+    *,
+    profile: Profile,
+    subscribers: Sequence[Subscriber],
+    lists: Sequence[str] = (),
+    guests: bool = True,
+) -> set[str]:
+    """:func:`queue_subscriber` for a page of subscribers, in a few statements whatever its
+    size; the person keys queued."""
+    if not subscribers:
+        return set()
+    store = subscribers[0].store
+    by_email: dict[str, list[int]] = {}
+    for email, magento_id in Customer.objects.filter(
+        store=store, email_normalized__in=sorted({s.email_normalized for s in subscribers})
+    ).values_list("email_normalized", "magento_id"):
+        by_email.setdefault(email, []).append(magento_id)
+    owners = {
+        s.subscriber_id: subscriber_owner(
+            linked_customer_id=s.customer_magento_id,
+            email_key=s.email_normalized,
+            customers_by_email=by_email,
         )
-    elif not guests:
-        return None
-    else:
-        key = subscriber_key(subscriber.subscriber_id)
-    queued = entity_mark_pending(
-        profile=profile,
-        person_key=key,
-        source_hash=combined_hash(
-            customer.source_hash if customer else None, subscriber.source_hash
-        ),
-        email=customer.email if customer else subscriber.email,
-        customer_id=owner,
-        subscriber_id=subscriber.subscriber_id,
-        metadata={
-            "source": "customer" if owner else "subscriber",
-            "store_id": subscriber.magento_store_id,
-        },
-    )
+        for s in subscribers
+    }
+    customers = {
+        c.magento_id: c
+        for c in Customer.objects.filter(
+            store=store, magento_id__in=[o for o in owners.values() if o is not None]
+        )
+    }
+    moves: list[tuple[str, str, dict[str, Any]]] = []
+    people: list[Pending] = []
+    for subscriber in subscribers:
+        owner = owners[subscriber.subscriber_id]
+        customer = customers.get(owner) if owner is not None else None
+        if owner is not None:
+            key = customer_key(owner)
+            moves.append(
+                (
+                    subscriber_key(subscriber.subscriber_id),
+                    key,
+                    {"customer_id": owner, "subscriber_id": subscriber.subscriber_id},
+                )
+            )
+        elif not guests:
+            continue
+        else:
+            key = subscriber_key(subscriber.subscriber_id)
+        people.append(
+            Pending(
+                person_key=key,
+                source_hash=combined_hash(
+                    customer.source_hash if customer else None, subscriber.source_hash
+                ),
+                email=customer.email if customer else subscriber.email,
+                customer_id=owner,
+                subscriber_id=subscriber.subscriber_id,
+                metadata={
+                    "source": "customer" if owner else "subscriber",
+                    "store_id": subscriber.magento_store_id,
+                },
+            )
+        )
+    entities_rekey(profile=profile, moves=moves)
+    queued = entities_mark_pending(profile=profile, people=people)
     if lists:
-        _force_many(profile, [key], lists)
-    return key if queued or lists else None
+        _force_many(profile, [p.person_key for p in people], lists)
+        queued |= {p.person_key for p in people}
+    return queued
 
 
 def _without_cursor(profile: Profile, key: str) -> None:
@@ -342,13 +376,11 @@ def subscribers_refresh(
     if initial:
         _without_cursor(profile, SUBSCRIBERS_CURSOR)
     queued: set[str | None] = set()
-    for subscriber in subscribers_read(
+    lists = ("subscribers",) if initial and force_lists else ()
+    for page in subscribers_read_pages(
         profile=profile, source=source, on_error=runs.collection_error_reporter(run)
     ):
-        lists = ("subscribers",) if initial and force_lists else ()
-        queued.add(
-            queue_subscriber(profile=profile, subscriber=subscriber, lists=lists, guests=guests)
-        )
+        queued |= queue_subscribers(profile=profile, subscribers=page, lists=lists, guests=guests)
     return queued
 
 

@@ -1,8 +1,7 @@
-"""The local mirror of Magento: incremental reads into Customer, GuestBuyer and Subscriber.
-
-Each reader walks Magento from the profile's stored cursor (keyset on ``updated_at``,
-``entity_id``), upserts the mirror row, and yields it. The cursor is saved after the walk,
-so a crash re-reads (harmless: rows are upserted and deduplicated by hash) and never skips.
+"""The local mirror of Magento: one record's upsert into Customer, GuestBuyer and
+Subscriber, the cursors, and the bookkeeping of records that could not be mirrored (read
+again next time, reported once). The page-at-a-time readers are in
+:mod:`contacts.services.mirror_pages`.
 """
 
 from __future__ import annotations
@@ -10,9 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 
 from django.db import DatabaseError, DataError, transaction
@@ -21,12 +19,10 @@ from django.utils.dateparse import parse_datetime
 
 from connectors.errors import ConnectorError, NotFound
 from connectors.magento.client import MagentoClient
-from connectors.magento.subscribers import SubscriberSource
 from contacts.models import Customer, GuestBuyer, Subscriber
 from contacts.people import clean, email_key, mapping_of, person_from_customer
 from contacts.text import CLEANED_KEY, clean_json
 from profiles.models import Client, Profile
-from profiles.services.runs import run_heartbeat_for
 
 logger = logging.getLogger(__name__)
 
@@ -284,11 +280,10 @@ def subscriber_upsert(store: Client, data: dict[str, Any]) -> Subscriber:
     A change older than the one the mirror holds (a late or replayed notification) is
     ignored: an old "subscribed" must never overwrite a newer "unsubscribed".
     """
-    data = safe_record(data)
-    incoming = magento_time(data.get("change_status_at"))
-    existing = Subscriber.objects.filter(
-        store=store, subscriber_id=int(data["subscriber_id"])
-    ).first()
+    fields = subscriber_fields(safe_record(data))
+    subscriber_id = fields.pop("subscriber_id")
+    incoming = fields["magento_updated_at"]
+    existing = Subscriber.objects.filter(store=store, subscriber_id=subscriber_id).first()
     if (
         existing is not None
         and incoming is not None
@@ -297,45 +292,24 @@ def subscriber_upsert(store: Client, data: dict[str, Any]) -> Subscriber:
     ):
         return existing
     subscriber, _ = Subscriber.objects.update_or_create(
-        store=store,
-        subscriber_id=int(data["subscriber_id"]),
-        defaults={
-            "email": clean(data.get("email")),
-            "email_normalized": email_key(data.get("email")),
-            "firstname": clean(data.get("firstname")),
-            "lastname": clean(data.get("lastname")),
-            "customer_magento_id": data.get("customer_id") or None,
-            "magento_store_id": data.get("store_id"),
-            "website_id": data.get("website_id"),
-            "subscriber_status": int(data["status"]),
-            "raw": data,
-            "source_hash": source_hash(data),
-            "magento_updated_at": magento_time(data.get("change_status_at")),
-        },
+        store=store, subscriber_id=subscriber_id, defaults=fields
     )
     return subscriber
 
 
-def subscribers_read(
-    *, profile: Profile, source: SubscriberSource, on_error: RecordError | None = None
-) -> Iterator[Subscriber]:
-    """Subscribers whose status changed since the profile's cursor."""
-    assert profile.source_client is not None
-    store = profile.source_client
-    since = (profile.state or {}).get(SUBSCRIBERS_CURSOR)
-    newest = since
-    for data in source.iter_subscribers(since):
-        row = _isolated(
-            on_error,
-            "newsletter subscriber",
-            str(data.get("subscriber_id")),
-            partial(subscriber_upsert, store, data),
-        )
-        if row is not None:
-            yield row
-        run_heartbeat_for(profile)
-        changed = data.get("change_status_at")
-        if changed and (newest is None or str(changed) > str(newest)):
-            newest = str(changed)
-    if newest and newest != since:
-        cursor_save(profile, SUBSCRIBERS_CURSOR, newest)
+def subscriber_fields(data: dict[str, Any]) -> dict[str, Any]:
+    """The mirror columns of one (cleaned) subscriber row; bad data raises."""
+    return {
+        "subscriber_id": int(data["subscriber_id"]),
+        "email": clean(data.get("email")),
+        "email_normalized": email_key(data.get("email")),
+        "firstname": clean(data.get("firstname")),
+        "lastname": clean(data.get("lastname")),
+        "customer_magento_id": data.get("customer_id") or None,
+        "magento_store_id": data.get("store_id"),
+        "website_id": data.get("website_id"),
+        "subscriber_status": int(data["status"]),
+        "raw": data,
+        "source_hash": source_hash(data),
+        "magento_updated_at": magento_time(data.get("change_status_at")),
+    }

@@ -19,11 +19,13 @@ from django.utils import timezone
 
 from connectors.magento.client import KeysetPager, MagentoClient
 from connectors.magento.normalise import guest_from_order
-from contacts.models import Customer, GuestBuyer
+from connectors.magento.subscribers import SubscriberSource
+from contacts.models import Customer, GuestBuyer, Subscriber
 from contacts.people import email_key
 from contacts.services.mirror import (
     CUSTOMERS_CURSOR,
     GUEST_ORDERS_CURSOR,
+    SUBSCRIBERS_CURSOR,
     RecordError,
     _isolated,
     cursor_save,
@@ -39,6 +41,8 @@ from contacts.services.mirror import (
     safe_record,
     store_websites,
     stored_cursor,
+    subscriber_fields,
+    subscriber_upsert,
 )
 from profiles.models import Client, Profile
 from profiles.services.runs import run_heartbeat_for
@@ -61,6 +65,20 @@ CUSTOMER_COLUMNS = [
     "source_hash",
     "magento_updated_at",
     "magento_created_at",
+    "synced_at",
+]
+SUBSCRIBER_COLUMNS = [
+    "email",
+    "email_normalized",
+    "firstname",
+    "lastname",
+    "customer_magento_id",
+    "magento_store_id",
+    "website_id",
+    "subscriber_status",
+    "raw",
+    "source_hash",
+    "magento_updated_at",
     "synced_at",
 ]
 GUEST_COLUMNS = [
@@ -329,3 +347,96 @@ def guests_read(
         profile=profile, client=client, page_size=page_size, on_error=on_error
     ):
         yield from page
+
+
+# -- newsletter subscribers --------------------------------------------------------------
+
+
+def subscribers_upsert_page(
+    store: Client, records: list[dict[str, Any]], *, on_error: RecordError | None = None
+) -> list[Subscriber]:
+    """Mirror a page of subscriber rows: their rows, in page order (bad ones left out).
+
+    A change older than the one the mirror holds (a late or replayed notification) is
+    ignored: an old "subscribed" must never overwrite a newer "unsubscribed".
+    """
+    what = "newsletter subscriber"
+    prepared: dict[int, tuple[str, dict[str, Any], dict[str, Any]]] = {}
+    for data in records:
+        ident = str(data.get("subscriber_id"))
+        try:
+            fields = subscriber_fields(safe_record(data))
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
+            record_failure(on_error, what, ident, exc, profile=None, retry_key="", record=data)
+            continue
+        prepared.pop(fields["subscriber_id"], None)  # read twice: the later read
+        prepared[fields["subscriber_id"]] = (ident, data, fields)
+    if not prepared:
+        return []
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            stored = {
+                s.subscriber_id: s
+                for s in Subscriber.objects.filter(store=store, subscriber_id__in=list(prepared))
+            }
+            rows = []
+            for subscriber_id, (_ident, _data, fields) in prepared.items():
+                old = stored.get(subscriber_id)
+                incoming = fields["magento_updated_at"]
+                if old is not None and (
+                    old.source_hash == fields["source_hash"]
+                    or (
+                        incoming is not None
+                        and old.magento_updated_at is not None
+                        and incoming < old.magento_updated_at
+                    )
+                ):
+                    continue
+                rows.append(Subscriber(store=store, synced_at=now, **fields))
+            Subscriber.objects.bulk_create(
+                rows,
+                update_conflicts=True,
+                unique_fields=["store", "subscriber_id"],
+                update_fields=SUBSCRIBER_COLUMNS,
+            )
+    except DatabaseError:
+        singles = (
+            _isolated(on_error, what, ident, partial(subscriber_upsert, store, data))
+            for ident, data, _fields in prepared.values()
+        )
+        return [row for row in singles if row is not None]
+    by_id = {
+        s.subscriber_id: s
+        for s in Subscriber.objects.filter(store=store, subscriber_id__in=list(prepared))
+    }
+    return [by_id[i] for i in prepared if i in by_id]
+
+
+def subscribers_read_pages(
+    *,
+    profile: Profile,
+    source: SubscriberSource,
+    page_size: int = PAGE,
+    on_error: RecordError | None = None,
+) -> Iterator[list[Subscriber]]:
+    """Subscribers whose status changed since the profile's cursor, a page at a time; the
+    cursor (the newest change time read) is saved once all were taken."""
+    assert profile.source_client is not None
+    store = profile.source_client
+    since = (profile.state or {}).get(SUBSCRIBERS_CURSOR)
+    newest = since
+    page: list[dict[str, Any]] = []
+    for data in source.iter_subscribers(since):
+        page.append(data)
+        changed = data.get("change_status_at")
+        if changed and (newest is None or str(changed) > str(newest)):
+            newest = str(changed)
+        if len(page) >= page_size:
+            yield subscribers_upsert_page(store, page, on_error=on_error)
+            page = []
+            run_heartbeat_for(profile)
+    if page:
+        yield subscribers_upsert_page(store, page, on_error=on_error)
+    if newest and newest != since:
+        cursor_save(profile, SUBSCRIBERS_CURSOR, newest)

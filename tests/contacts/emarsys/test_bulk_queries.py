@@ -37,3 +37,30 @@ def test_emarsys_collection_queries_do_not_grow_with_a_page(env):
     small = _collection_queries(env, 10)
     large = _collection_queries(env, 80)  # reads 90: still one Magento page
     assert abs(large - small) <= SLACK, (small, large)
+
+
+def test_emarsys_subscriber_collection_queries_do_not_grow_with_a_page(env):
+    from contacts.emarsys.collect import subscriber_source, subscribers_refresh
+    from contacts.models import Subscriber
+    from profiles.services.connections import magento_client
+
+    def queries(people: int) -> int:
+        for n in range(people):
+            env.subscriber(f"s{people}-{n}@example.com", 1)
+        Subscriber.objects.all().delete()
+        profile = Profile.objects.create(
+            name=f"em-subs-{people}",
+            type="emarsys_contact_sync",
+            source_client=env.magento,
+            client=env.emarsys,
+            settings={"export_types": "both"},
+        )
+        source = subscriber_source(env.magento, magento_client(env.magento))
+        with CaptureQueriesContext(connection) as captured:
+            queued = subscribers_refresh(profile=profile, source=source)
+        assert len(queued) >= people
+        return len(captured.captured_queries)
+
+    small = queries(10)
+    large = queries(80)
+    assert abs(large - small) <= SLACK, (small, large)
