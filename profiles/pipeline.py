@@ -22,6 +22,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from profiles.models import Profile, QueueEntity, QueueStatus, Run, RunEvent, SyncStatus
+from profiles.services.bulk import rows_update
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -219,7 +220,7 @@ class QueueAndLog(PostProcessor):
                         )
                     )
             if model is not None and stored:
-                model._default_manager.bulk_update(stored, OUTCOME_FIELDS, batch_size=500)
+                rows_update(model, stored, OUTCOME_FIELDS)
             self._bump(ctx.run, counts)
         for item in items:
             if item.outcome in (

@@ -13,6 +13,7 @@ from django.utils import timezone
 from contacts.models import ContactEntity
 from contacts.people import email_key
 from profiles.models import Profile, QueueStatus, SyncStatus
+from profiles.services.bulk import rows_update
 
 
 def entity_mark_pending(
@@ -161,7 +162,7 @@ def entities_mark_pending(*, profile: Profile, people: Sequence[Pending]) -> set
             if p.subscriber_id is not None:
                 entity.subscriber_id = p.subscriber_id
             changed.append(entity)
-        ContactEntity.objects.bulk_update(changed, MARKED_FIELDS, batch_size=500)
+        rows_update(ContactEntity, changed, MARKED_FIELDS)
         queued.update(e.person_key for e in changed)
     return queued
 

@@ -45,6 +45,7 @@ from contacts.services.mirror import (
     subscriber_upsert,
 )
 from profiles.models import Client, Profile
+from profiles.services.bulk import rows_update
 from profiles.services.runs import run_heartbeat_for
 
 PAGE = 100
@@ -269,8 +270,8 @@ def guests_upsert_page(
                     merged.synced_at = now
                     touched[(email, website_id)] = merged
             GuestBuyer.objects.bulk_create([r for r in touched.values() if r.pk is None])
-            GuestBuyer.objects.bulk_update(
-                [r for r in touched.values() if r.pk is not None], GUEST_COLUMNS, batch_size=500
+            rows_update(
+                GuestBuyer, [r for r in touched.values() if r.pk is not None], GUEST_COLUMNS
             )
     except DatabaseError:
         singles = (
