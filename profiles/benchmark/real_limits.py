@@ -23,7 +23,7 @@ from django.conf import settings
 from django.core.management.base import CommandError
 
 from connectors.simulate import start_simulators
-from profiles.models import Profile, Run, RunStatus, RunTrigger
+from profiles.models import Client, Profile, Run, RunStatus, RunTrigger
 from profiles.services import runs
 from profiles.services.demo import demo_config
 
@@ -48,6 +48,7 @@ def freeagent_at_real_limits(*, customers: int, time_scale: float = 0.1) -> dict
     )
     queue = f"bench-{uuid.uuid4().hex[:8]}"
     workers: list[subprocess.Popen[bytes]] = []
+    _cleanup()
     try:
         config = demo_config(sims.describe())
         clients = [c for c in config["clients"] if c["type"] in ("magento", "freeagent")]
@@ -90,7 +91,7 @@ def freeagent_at_real_limits(*, customers: int, time_scale: float = 0.1) -> dict
             except subprocess.TimeoutExpired:
                 proc.kill()
         sims.stop()
-        Profile.objects.filter(name__startswith=PREFIX).delete()
+        _cleanup()
 
 
 def worker_command(name: str, queue: str) -> list[str]:
@@ -117,6 +118,11 @@ def worker_command(name: str, queue: str) -> list[str]:
     ]
 
 
+def _cleanup() -> None:
+    Profile.objects.filter(name__startswith=PREFIX).delete()
+    Client.objects.filter(name__startswith=PREFIX).delete()
+
+
 def _worker(name: str, queue: str, env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         worker_command(name, queue),
@@ -138,15 +144,14 @@ def _figures(log: list[dict[str, Any]], run: Run, time_scale: float) -> dict[str
     ]
     limited = sum(1 for e in log if e["status"] == 429)
     minute = 60 * time_scale
-    window: list[float] = []
-    if useful:
-        first = useful[0]
-        window = [t for t in useful if t - first <= MEASURED_MINUTES * minute]
-    # Whole scaled minutes from the first useful request: a partial last minute would
-    # understate the rate.
-    minutes = int((window[-1] - window[0]) // minute) if len(window) > 1 else 0
-    in_minutes = [t for t in window if t - window[0] < minutes * minute] if minutes else []
-    per_minute = len(in_minutes) / minutes if minutes else 0.0
+    # The limit's windows are the (scaled) minutes of the clock: count each one the sync
+    # filled from start to end, leaving out its first and last (partly used) minutes.
+    buckets: dict[int, int] = {}
+    for moment in useful:
+        buckets[int(moment // minute)] = buckets.get(int(moment // minute), 0) + 1
+    whole = sorted(buckets)[1:-1][:MEASURED_MINUTES]
+    minutes = len(whole)
+    per_minute = sum(buckets[b] for b in whole) / minutes if minutes else 0.0
     run.refresh_from_db()
     from contacts.models import ContactEntity
 
