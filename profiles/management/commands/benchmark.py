@@ -18,6 +18,7 @@ import time
 from typing import Any
 
 from django.conf import settings
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 
@@ -77,6 +78,8 @@ class Command(BaseCommand):
         if wanted_db and connection.vendor != VENDORS[wanted_db]:
             self._reexec(wanted_db)
             return
+        if wanted_db:
+            call_command("migrate", verbosity=0)  # a scratch database may be new
         if options["real_limits"]:
             row = freeagent_at_real_limits(
                 customers=options["customers"], time_scale=options["time_scale"]
