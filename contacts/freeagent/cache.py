@@ -103,8 +103,8 @@ def remote_contacts_collect(
         mark = _watermark(client)
         # Read in this run, and recently: an empty account too (it stays a full read while
         # the cache is empty, so must not be read again batch after batch).
-        recent = mark is not None and started - mark < REFRESH_EVERY
-        if reuse_since is not None and recent and mark is not None and mark >= reuse_since:
+        read_in_this_run = reuse_since is not None and mark is not None and mark >= reuse_since
+        if read_in_this_run and mark is not None and started - mark < REFRESH_EVERY:
             return CacheRefresh(skipped=True)
         if mark is not None and RemoteContact.objects.filter(client=client).exists():
             since = mark - OVERLAP

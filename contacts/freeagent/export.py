@@ -6,8 +6,7 @@
   contact finds the intent, reconciles against FreeAgent (one incremental read of the
   contacts cache, whose reads chain without gaps; then by e-mail) and links instead of
   creating again. A POST that times out is reconciled (the contacts updated since it was
-  sent) before it is ever re-sent. Creates for
-  one e-mail are serialised across workers.
+  sent) before it is ever re-sent. Creates for one e-mail are serialised across workers.
 * **Update** sends only the changed fields (PUT is idempotent, so it is retried freely).
 * Transient failures are retried with backoff inside the run; 429 waits never use up an
   attempt; what still fails becomes ``Outcome.RETRY`` for the retry policy of the profile.
@@ -24,7 +23,6 @@ from typing import Any, TypeVar
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 
 from connectors.deadline import lock_ttl, lock_wait
 from connectors.errors import (
@@ -50,6 +48,7 @@ from contacts.people import email_key
 from contacts.services.sharing import decision_of
 from profiles.models import ApiBehaviour, Client, Profile, Run
 from profiles.pipeline import Outcome, WorkItem
+from profiles.services.bulk import rows_update
 
 T = TypeVar("T")
 
@@ -159,8 +158,7 @@ class ContactWriter:
             }
             item.context["fresh_intent"] = True
             fresh.append(entity)
-        with transaction.atomic():
-            ContactEntity.objects.bulk_update(fresh, ["metadata"], batch_size=500)
+        rows_update(ContactEntity, fresh, ["metadata"])
 
     def _unreconciled(self, creates: Sequence[WorkItem], exc: ConnectorError) -> None:
         """FreeAgent could not be read: contacts with an earlier unrecorded create wait."""
@@ -195,8 +193,7 @@ class ContactWriter:
             if (entity.metadata or {}).get("create_intent"):
                 entity.metadata = {k: v for k, v in entity.metadata.items() if k != "create_intent"}
                 unused.append(entity)
-        with transaction.atomic():
-            ContactEntity.objects.bulk_update(unused, ["metadata"], batch_size=500)
+        rows_update(ContactEntity, unused, ["metadata"])
 
     # -- one item ----------------------------------------------------------------------------
 
@@ -342,17 +339,16 @@ class ContactWriter:
 
     def _catch_up_unfinished_create(self, item: WorkItem) -> str:
         """If an earlier create of this entity was never recorded (a crash between the POST
-        and the link), fetch every contact FreeAgent changed since then into the cache —
-        done for the whole batch by :meth:`prepare` when it ran. Returns the e-mail that
+        and the link), read the cache up to now (its reads chain, so that contact is in
+        it) — done for the whole batch by :meth:`prepare` when it ran. Returns the e-mail that
         create used ("" when there was none)."""
         if "previous_email" in item.context:
             return str(item.context["previous_email"])
         entity: ContactEntity = item.entity
         previous = (entity.metadata or {}).get("create_intent") or {}
-        since = parse_datetime(previous["at"]) if previous.get("at") else None
-        if since is None:
+        if not previous.get("at"):
             return ""
-        remote_contacts_collect(client=self.client, api=self.reader, since=since - INTENT_SLACK)
+        remote_contacts_collect(client=self.client, api=self.reader)  # as prepare() does
         return str(previous.get("email") or "")
 
     def _intent_record(self, item: WorkItem, email: str) -> Any:

@@ -11,6 +11,7 @@ the caller has taken, so a crash re-reads at most a page and never skips.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, TypeVar
 
@@ -20,7 +21,7 @@ from django.utils import timezone
 from connectors.magento.client import KeysetPager, MagentoClient
 from connectors.magento.normalise import guest_from_order
 from connectors.magento.subscribers import SubscriberSource
-from contacts.models import Customer, GuestBuyer, Subscriber
+from contacts.models import Customer, GuestBuyer, MirrorRecord, Subscriber
 from contacts.people import email_key
 from contacts.services.mirror import (
     CUSTOMERS_CURSOR,
@@ -100,6 +101,124 @@ GUEST_COLUMNS = [
 # -- customers ---------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Kind:
+    """One kind of mirrored record, for :func:`_upsert_page`."""
+
+    model: type[MirrorRecord]
+    key: str  # the Magento id column, unique per store
+    source_key: str  # the same id in Magento's JSON
+    what: str  # for messages
+    retry_key: str  # the retry list its failures go to ("": none)
+    fields_of: Callable[[dict[str, Any]], dict[str, Any]]
+    single: Callable[[Client, dict[str, Any]], Any]  # one record alone
+    columns: list[str]
+    keep_newer: bool  # a record older than the stored one changes nothing
+
+
+def _keeps_stored(kind: _Kind, stored: tuple[str, Any] | None, fields: dict[str, Any]) -> bool:
+    if stored is None:
+        return False
+    digest, updated = stored
+    if digest == fields["source_hash"]:
+        return True
+    incoming = fields["magento_updated_at"]
+    return kind.keep_newer and None not in (incoming, updated) and incoming < updated
+
+
+def _upsert_page(
+    kind: _Kind,
+    store: Client,
+    records: list[dict[str, Any]],
+    *,
+    profile: Profile | None,
+    on_error: RecordError | None,
+) -> list[Any]:
+    """Mirror a page of records of ``kind``: one read of what is stored, one insert-or-
+    update of what changed; their rows in page order (bad ones reported and left out)."""
+    key = kind.retry_key
+    prepared: dict[int, tuple[str, dict[str, Any], dict[str, Any]]] = {}
+    for record in records:
+        ident = str(record.get(kind.source_key))
+        if known_failure(profile, key, ident, record):
+            continue
+        try:
+            fields = kind.fields_of(safe_record(record))
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
+            record_failure(
+                on_error, kind.what, ident, exc, profile=profile, retry_key=key, record=record
+            )
+            continue
+        prepared.pop(fields[kind.key], None)  # read twice: the later read, in its place
+        prepared[fields[kind.key]] = (ident, record, fields)
+    if not prepared:
+        return []
+    rows_of = kind.model._default_manager.filter(store=store, **{f"{kind.key}__in": list(prepared)})
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            stored = {
+                row[0]: (row[1], row[2])
+                for row in rows_of.values_list(kind.key, "source_hash", "magento_updated_at")
+            }
+            kind.model._default_manager.bulk_create(
+                [
+                    kind.model(store=store, synced_at=now, **fields)
+                    for ident_key, (_ident, _record, fields) in prepared.items()
+                    if not _keeps_stored(kind, stored.get(ident_key), fields)
+                ],
+                update_conflicts=True,
+                unique_fields=["store", kind.key],
+                update_fields=kind.columns,
+            )
+    except DatabaseError:
+        # One value the database cannot take spoils the statement: each record on its own.
+        singles = (
+            _isolated(
+                on_error,
+                kind.what,
+                ident,
+                partial(kind.single, store, record),
+                profile=profile,
+                retry_key=key,
+                record=record,
+            )
+            for ident, record, _fields in prepared.values()
+        )
+        return [row for row in singles if row is not None]
+    if profile is not None and key:
+        for ident, _record, _fields in prepared.values():
+            retry_list_forget(profile, key, ident)
+    by_key = {getattr(row, kind.key): row for row in rows_of}
+    return [by_key[k] for k in prepared if k in by_key]
+
+
+CUSTOMERS = _Kind(
+    model=Customer,
+    key="magento_id",
+    source_key="id",
+    what="Magento customer",
+    retry_key="customers",
+    fields_of=customer_fields,
+    single=customer_upsert,
+    columns=CUSTOMER_COLUMNS,
+    keep_newer=False,
+)
+# A subscription change older than the one the mirror holds (a late or replayed
+# notification) is ignored: an old "subscribed" never overwrites a newer "unsubscribed".
+SUBSCRIBERS = _Kind(
+    model=Subscriber,
+    key="subscriber_id",
+    source_key="subscriber_id",
+    what="newsletter subscriber",
+    retry_key="",
+    fields_of=subscriber_fields,
+    single=subscriber_upsert,
+    columns=SUBSCRIBER_COLUMNS,
+    keep_newer=True,
+)
+
+
 def customers_upsert_page(
     store: Client,
     raws: list[dict[str, Any]],
@@ -108,62 +227,7 @@ def customers_upsert_page(
     on_error: RecordError | None = None,
 ) -> list[Customer]:
     """Mirror a page of Magento customers: their rows, in page order (bad ones left out)."""
-    what, key = "Magento customer", "customers"
-    prepared: dict[int, tuple[str, dict[str, Any], dict[str, Any]]] = {}
-    for raw in raws:
-        ident = str(raw.get("id"))
-        if known_failure(profile, key, ident, raw):
-            continue
-        try:
-            fields = customer_fields(safe_record(raw))
-        except (KeyError, TypeError, ValueError, OverflowError) as exc:
-            record_failure(on_error, what, ident, exc, profile=profile, retry_key=key, record=raw)
-            continue
-        prepared.pop(fields["magento_id"], None)  # read twice: the later read, in its place
-        prepared[fields["magento_id"]] = (ident, raw, fields)
-    if not prepared:
-        return []
-    now = timezone.now()
-    try:
-        with transaction.atomic():
-            current = dict(
-                Customer.objects.filter(store=store, magento_id__in=list(prepared)).values_list(
-                    "magento_id", "source_hash"
-                )
-            )
-            rows = [
-                Customer(store=store, synced_at=now, **fields)
-                for magento_id, (_ident, _raw, fields) in prepared.items()
-                if current.get(magento_id) != fields["source_hash"]
-            ]
-            Customer.objects.bulk_create(
-                rows,
-                update_conflicts=True,
-                unique_fields=["store", "magento_id"],
-                update_fields=CUSTOMER_COLUMNS,
-            )
-    except DatabaseError:
-        # One value the database cannot take spoils the statement: each record on its own.
-        singles = (
-            _isolated(
-                on_error,
-                what,
-                ident,
-                partial(customer_upsert, store, raw),
-                profile=profile,
-                retry_key=key,
-                record=raw,
-            )
-            for ident, raw, _fields in prepared.values()
-        )
-        return [row for row in singles if row is not None]
-    if profile is not None:
-        for ident, _raw, _fields in prepared.values():
-            retry_list_forget(profile, key, ident)
-    by_id = {
-        c.magento_id: c for c in Customer.objects.filter(store=store, magento_id__in=list(prepared))
-    }
-    return [by_id[m] for m in prepared if m in by_id]
+    return _upsert_page(CUSTOMERS, store, raws, profile=profile, on_error=on_error)
 
 
 def customers_read_pages(
@@ -356,62 +420,8 @@ def guests_read(
 def subscribers_upsert_page(
     store: Client, records: list[dict[str, Any]], *, on_error: RecordError | None = None
 ) -> list[Subscriber]:
-    """Mirror a page of subscriber rows: their rows, in page order (bad ones left out).
-
-    A change older than the one the mirror holds (a late or replayed notification) is
-    ignored: an old "subscribed" must never overwrite a newer "unsubscribed".
-    """
-    what = "newsletter subscriber"
-    prepared: dict[int, tuple[str, dict[str, Any], dict[str, Any]]] = {}
-    for data in records:
-        ident = str(data.get("subscriber_id"))
-        try:
-            fields = subscriber_fields(safe_record(data))
-        except (KeyError, TypeError, ValueError, OverflowError) as exc:
-            record_failure(on_error, what, ident, exc, profile=None, retry_key="", record=data)
-            continue
-        prepared.pop(fields["subscriber_id"], None)  # read twice: the later read
-        prepared[fields["subscriber_id"]] = (ident, data, fields)
-    if not prepared:
-        return []
-    now = timezone.now()
-    try:
-        with transaction.atomic():
-            stored = {
-                s.subscriber_id: s
-                for s in Subscriber.objects.filter(store=store, subscriber_id__in=list(prepared))
-            }
-            rows = []
-            for subscriber_id, (_ident, _data, fields) in prepared.items():
-                old = stored.get(subscriber_id)
-                incoming = fields["magento_updated_at"]
-                if old is not None and (
-                    old.source_hash == fields["source_hash"]
-                    or (
-                        incoming is not None
-                        and old.magento_updated_at is not None
-                        and incoming < old.magento_updated_at
-                    )
-                ):
-                    continue
-                rows.append(Subscriber(store=store, synced_at=now, **fields))
-            Subscriber.objects.bulk_create(
-                rows,
-                update_conflicts=True,
-                unique_fields=["store", "subscriber_id"],
-                update_fields=SUBSCRIBER_COLUMNS,
-            )
-    except DatabaseError:
-        singles = (
-            _isolated(on_error, what, ident, partial(subscriber_upsert, store, data))
-            for ident, data, _fields in prepared.values()
-        )
-        return [row for row in singles if row is not None]
-    by_id = {
-        s.subscriber_id: s
-        for s in Subscriber.objects.filter(store=store, subscriber_id__in=list(prepared))
-    }
-    return [by_id[i] for i in prepared if i in by_id]
+    """Mirror a page of subscriber rows: their rows, in page order (bad ones left out)."""
+    return _upsert_page(SUBSCRIBERS, store, records, profile=None, on_error=on_error)
 
 
 def subscribers_read_pages(

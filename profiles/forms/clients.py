@@ -20,7 +20,7 @@ from django.db import models
 
 from profiles import registry
 from profiles.models import Client, ClientType, Environment, Profile
-from profiles.services.pause import client_secrets_replaced
+from profiles.services.pause import client_accepted
 
 EMARSYS_DEFAULT_BASE_URL = "https://api.emarsys.net/api/v2"
 PREFIX = "cred_"
@@ -146,7 +146,7 @@ class ClientForm(forms.ModelForm):
         if client.pk and new_credentials != (client.credentials or {}):
             # New credentials: the next run tries them (a pause for refused ones ends and
             # its contacts are queued again).
-            client_secrets_replaced(client)
+            client_accepted(client)
         client.credentials = new_credentials
         self.apply_type_settings(client)
         if commit:

@@ -27,7 +27,7 @@ from profiles.models import (
     Profile,
     SchedulePreset,
 )
-from profiles.services.pause import client_secrets_replaced
+from profiles.services.pause import client_accepted
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -262,7 +262,7 @@ def config_load(data: dict[str, Any]) -> ConfigResult:
                 _keep_unmentioned_client_state(client, raw, values)
                 secrets = ("credentials", "token_state")
                 if any(k in values and values[k] != getattr(client, k) for k in secrets):
-                    client_secrets_replaced(client)  # a pause for refused ones ends
+                    client_accepted(client)  # a pause for refused ones ends
             _assign(client, values, result, label=f"client {raw['name']}", path=path, errors=errors)
             clients[client.name] = client
         for index, raw in enumerate(data.get("profiles") or []):

@@ -52,14 +52,6 @@ def client_accepted(client: Client) -> bool:
     return ended
 
 
-def client_secrets_replaced(client: Client) -> bool:
-    """New credentials or tokens were saved for the client: a pause for refused ones ends
-    (the next run tries them; refused again, it pauses again). True when one ended."""
-    if client.pk is None or client.refused_at is None:
-        return False
-    return client_accepted(client)
-
-
 class ProfilePaused(ConnectorError):
     """An on-demand run of a profile whose client still refuses its credentials."""
 
