@@ -18,6 +18,7 @@ from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 import requests
+from requests.utils import resolve_proxies
 
 from connectors.deadline import DeadlineReached, check_wait, remaining
 from connectors.errors import (
@@ -143,6 +144,9 @@ class BaseClient:
         self.session.headers["User-Agent"] = user_agent
         self.budget = budget
         self.on_exchange = on_exchange
+        # The proxies of each host, resolved once: requests would read the environment
+        # (HTTP_PROXY, NO_PROXY…) again for every request — a millisecond each.
+        self._proxies: dict[str, dict[str, str]] = {}
 
     # -- hooks ---------------------------------------------------------------------------
 
@@ -194,7 +198,12 @@ class BaseClient:
         started = time.monotonic()
         log_path = urlsplit(prepared.url or url).path
         try:
-            response = self.session.send(prepared, timeout=self.timeout, allow_redirects=False)
+            response = self.session.send(
+                prepared,
+                timeout=self.timeout,
+                allow_redirects=False,
+                proxies=self._proxies_for(prepared),
+            )
         except requests.Timeout as exc:
             self._log(method, log_path, None, started, json_body, None, error="timeout")
             raise TransientError(
@@ -215,6 +224,15 @@ class BaseClient:
             raise self._error_for(method, log_path, response, body)
         self._check_body(response, body)
         return response, body
+
+    def _proxies_for(self, prepared: requests.PreparedRequest) -> dict[str, str]:
+        parts = urlsplit(prepared.url or "")
+        host = f"{parts.scheme}://{parts.netloc}"
+        if host not in self._proxies:
+            self._proxies[host] = resolve_proxies(
+                prepared, dict(self.session.proxies), self.session.trust_env
+            )
+        return self._proxies[host]
 
     def _error_for(
         self, method: str, path: str, response: requests.Response, body: Any

@@ -16,8 +16,8 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 
 import redis
@@ -120,4 +120,52 @@ def process_lock(
             yield
 
 
-__all__ = ["LockTimeout", "default_lock_dir", "process_lock"]
+@contextmanager
+def locks_try(
+    names: Iterable[str],
+    *,
+    redis_url: str | None = None,
+    lock_dir: str | Path | None = None,
+    ttl: float = 60.0,
+) -> Iterator[set[str]]:
+    """Try each of ``names`` once, without waiting (in sorted order, over one Redis
+    connection or one file each); yields the names held, all released at the end of the
+    block. A name another holder has is simply not in the set: its work takes the slow
+    path (:func:`process_lock`, which waits)."""
+    wanted = sorted(set(names))
+    with ExitStack() as stack:
+        held: set[str] = set()
+        if redis_url:
+            client = redis.Redis.from_url(redis_url)
+            stack.callback(client.close)
+            for name in wanted:
+                lock = client.lock(KEY_PREFIX + name, timeout=ttl)
+                try:
+                    acquired = lock.acquire(blocking=False)
+                except redis.RedisError:
+                    break  # Redis went away: what is held so far is still released
+                if acquired:
+                    held.add(name)
+                    stack.callback(_redis_release, lock)
+        else:
+            directory = Path(lock_dir) if lock_dir is not None else default_lock_dir()
+            directory.mkdir(parents=True, exist_ok=True)
+            for name in wanted:
+                fd = os.open(directory / _file_name(name), os.O_RDWR | os.O_CREAT, 0o600)
+                stack.callback(os.close, fd)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue
+                held.add(name)
+                stack.callback(fcntl.flock, fd, fcntl.LOCK_UN)
+        yield held
+
+
+def _redis_release(lock: redis.lock.Lock) -> None:
+    # Expired (someone else may hold it now) or Redis is gone: nothing of ours is left.
+    with suppress(redis.RedisError):
+        lock.release()
+
+
+__all__ = ["LockTimeout", "default_lock_dir", "locks_try", "process_lock"]

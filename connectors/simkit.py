@@ -337,13 +337,34 @@ def _reason(status: int) -> str:
 
 
 class _QuietHandler(WSGIRequestHandler):
+    """HTTP/1.1 with keep-alive, as the real APIs answer (wsgiref alone closes every
+    connection after one request), and a reset fault that drops the connection."""
+
+    protocol_version = "HTTP/1.1"
+
+    def setup(self) -> None:
+        super().setup()
+        # wsgiref writes the headers and the body apart: with Nagle's algorithm on, a kept-
+        # alive connection would wait for the client's delayed ACK (40 ms) at every answer.
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def log_message(self, format: str, *args: Any) -> None:
         pass
 
     def handle(self) -> None:
-        # Mirrors WSGIRequestHandler.handle but can drop the connection for reset faults.
+        self.close_connection = True
+        self._handle_one()
+        while not self.close_connection:
+            self._handle_one()
+
+    def _handle_one(self) -> None:
+        # Mirrors WSGIRequestHandler.handle, one request of the connection at a time.
         self.raw_requestline = self.rfile.readline(65537)
+        if not self.raw_requestline:
+            self.close_connection = True  # the client closed it
+            return
         if len(self.raw_requestline) > 65536 or not self.parse_request():
+            self.close_connection = True
             return
         handler = _ResettableHandler(
             self.rfile,
@@ -359,6 +380,7 @@ class _QuietHandler(WSGIRequestHandler):
 class _ResettableHandler(ServerHandler):
     request_handler: WSGIRequestHandler
     environ: dict[str, Any]
+    http_version = "1.1"
 
     def finish_response(self) -> None:
         if self.environ.get("simkit.reset"):
@@ -368,6 +390,8 @@ class _ResettableHandler(ServerHandler):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             sock.close()
             self.close()
+            # The file descriptor closes (with RST) when the connection's loop ends.
+            self.request_handler.close_connection = True
             return
         super().finish_response()
 

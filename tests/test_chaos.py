@@ -258,8 +258,13 @@ class Beat:
                 .exclude(queue_status=QueueStatus.COMPLETE)
                 .select_related("profile")
             )
+            open_runs = [
+                (r.pk, r.profile.name, r.status, r.trigger, str(r.events.order_by("-pk").first()))
+                for r in _open_runs().select_related("profile")
+            ]
             raise AssertionError(
-                f"timed out after {timeout}s waiting for {what}; not sent: {waiting.most_common(8)}"
+                f"timed out after {timeout}s waiting for {what}; not sent: "
+                f"{waiting.most_common(8)}; open runs: {open_runs}"
             )
 
 

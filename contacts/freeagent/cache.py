@@ -194,6 +194,21 @@ def remote_contacts_by_email(client: Client, email: str) -> list[RemoteContact]:
     )
 
 
+def remote_contacts_by_emails(client: Client, emails: list[str]) -> dict[str, list[RemoteContact]]:
+    """Active cached contacts by e-mail key for many e-mails: one query per 500 keys."""
+    keys = sorted({k for k in map(email_key, emails) if k})
+    found: dict[str, list[RemoteContact]] = {}
+    for start in range(0, len(keys), CHUNK):
+        rows = (
+            RemoteContact.objects.filter(client=client, email_key__in=keys[start : start + CHUNK])
+            .exclude(status="Hidden")
+            .order_by("pk")
+        )
+        for row in rows:
+            found.setdefault(row.email_key, []).append(row)
+    return found
+
+
 def remote_contact_get(client: Client, url: str) -> RemoteContact | None:
     return RemoteContact.objects.filter(client=client, url=url).first()
 

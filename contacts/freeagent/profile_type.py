@@ -101,11 +101,15 @@ class ContactCreation(Processor):
             self._write(ctx, writer, items)
         except BaseException:
             writer.in_flight_wait(items)
-            # History of what was sent before the batch stopped; never in the way of the
-            # error that stopped it (a time limit may have struck inside a query).
+            # The links and history of what was sent before the batch stopped; never in
+            # the way of the error that stopped it (a time limit may have struck inside a
+            # query). A link not written is reconciled from its intent.
+            with contextlib.suppress(DatabaseError):
+                writer.flush()
             with contextlib.suppress(DatabaseError):
                 writer.attempts_flush()
             raise
+        writer.flush()
         writer.attempts_flush()
         if not ctx.dry_run:  # (after an exception the intents stay: reconciled next time)
             writer.intents_release(items)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import requests
 
 from connectors.emarsys.auth import OAuth2ClientCredentials, WsseAuth
 from connectors.emarsys.client import EmarsysClient
@@ -65,3 +66,25 @@ def test_simulate_refuses_a_non_loopback_host():
 
     with pytest.raises(CommandError, match="loopback only"):
         call_command("simulate", host="0.0.0.0")
+
+
+@pytest.mark.parametrize("fault", ["reset_rate", "drop_rate"])
+def test_a_kept_alive_connection_is_reset_not_left_hanging(sims, fault):
+    """The simulators keep connections alive as the real APIs do; a reset or dropped
+    answer ends that connection at once (the client sees it), and the next request on the
+    same session is answered on a new one."""
+    info = sims.describe()
+    url = sims.freeagent.url
+    headers = {"Authorization": f"Bearer {info['freeagent']['access_token']}"}
+    with requests.Session() as session:
+        first = session.get(f"{url}/v2/contacts", headers=headers, timeout=(2, 3))
+        assert first.status_code == 200
+        assert first.headers.get("Connection", "").lower() != "close"
+        requests.post(f"{url}/_sim/faults", json={fault: 1.0}, timeout=5).raise_for_status()
+        try:
+            with pytest.raises(requests.ConnectionError):
+                session.get(f"{url}/v2/contacts", headers=headers, timeout=(2, 3))
+        finally:
+            requests.post(f"{url}/_sim/faults", json={fault: 0.0}, timeout=5).raise_for_status()
+        again = session.get(f"{url}/v2/contacts", headers=headers, timeout=(2, 3))
+        assert again.status_code == 200

@@ -36,3 +36,67 @@ def test_freeagent_collection_queries_do_not_grow_with_a_page(world):
     small = _collection_queries(world, 10)
     large = _collection_queries(world, 80)  # reads 90 of each: still one Magento page
     assert abs(large - small) <= SLACK, (small, large)
+
+
+class _BatchQueries:
+    """The queries of each batch a run processes, by its number of contacts."""
+
+    def __init__(self, monkeypatch) -> None:
+        from profiles.services import runs
+
+        self.batches: list[tuple[int, int]] = []
+        real = runs.batch_process
+
+        def counted(**kwargs):
+            with CaptureQueriesContext(connection) as captured:
+                size = real(**kwargs)
+            if size:
+                self.batches.append((size, len(captured.captured_queries)))
+            return size
+
+        monkeypatch.setattr(runs, "batch_process", counted)
+
+    def first_of(self, run_call) -> tuple[int, int]:
+        """(contacts, queries) of the first batch of the run ``run_call`` starts."""
+        seen = len(self.batches)
+        run_call()
+        return self.batches[seen]
+
+
+def _fa_export(profile, batch: int):
+    from profiles.models import RunTrigger
+    from profiles.services import runs
+
+    profile.process_batch_size = batch
+    profile.save(update_fields=["process_batch_size"])
+    return lambda: runs.run_start(profile=profile, trigger=RunTrigger.CLI, foreground=True)
+
+
+def test_freeagent_batch_queries_do_not_grow_with_the_batch(world, monkeypatch):
+    """Creates (10, then 100 new people) and updates (100, then 10 changed people): the
+    first batch of each run, so one-time costs are alike on both sides."""
+    counts = _BatchQueries(monkeypatch)
+    profile = world.profile()
+    ids = [world.add_customer(email=f"b{n}@example.com")["id"] for n in range(10)]
+    small = counts.first_of(_fa_export(profile, 10))
+    ids += [world.add_customer(email=f"b{n}@example.com")["id"] for n in range(10, 110)]
+    large = counts.first_of(_fa_export(profile, 100))
+    assert (small[0], large[0]) == (10, 100)
+    assert abs(large[1] - small[1]) <= SLACK, ("creates", small, large)
+
+    world.advance_clock()
+    for customer_id in ids[10:]:
+        world.patch_customer(customer_id, lastname="Changed")
+    updates_large = counts.first_of(_fa_export(profile, 100))
+    world.advance_clock()
+    for customer_id in ids[:10]:
+        world.patch_customer(customer_id, lastname="Changed")
+    updates_small = counts.first_of(_fa_export(profile, 10))
+    assert (updates_small[0], updates_large[0]) == (10, 100)
+    assert abs(updates_large[1] - updates_small[1]) <= SLACK, (
+        "updates",
+        updates_small,
+        updates_large,
+    )
+    puts = [r for r in world.fa_requests("PUT")]
+    assert len(puts) == 110  # every change sent: the counts above are of real work

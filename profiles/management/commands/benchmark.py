@@ -78,8 +78,7 @@ class Command(BaseCommand):
         if wanted_db and connection.vendor != VENDORS[wanted_db]:
             self._reexec(wanted_db)
             return
-        if wanted_db:
-            call_command("migrate", verbosity=0)  # a scratch database may be new
+        call_command("migrate", verbosity=0)  # a scratch database may be new
         if options["real_limits"]:
             row = freeagent_at_real_limits(
                 customers=options["customers"], time_scale=options["time_scale"]

@@ -64,3 +64,36 @@ def test_emarsys_subscriber_collection_queries_do_not_grow_with_a_page(env):
     small = queries(10)
     large = queries(80)
     assert abs(large - small) <= SLACK, (small, large)
+
+
+def test_emarsys_batch_queries_do_not_grow_with_the_batch(env, monkeypatch):
+    """The first batch of a run of 10 new customers, and of one of 100 (batch 1,000)."""
+    from profiles.models import RunTrigger
+    from profiles.services import runs
+
+    batches: list[tuple[int, int]] = []
+    real = runs.batch_process
+
+    def counted(**kwargs):
+        with CaptureQueriesContext(connection) as captured:
+            size = real(**kwargs)
+        if size:
+            batches.append((size, len(captured.captured_queries)))
+        return size
+
+    monkeypatch.setattr(runs, "batch_process", counted)
+    profile = env.profile
+    profile.settings = {**profile.settings, "export_types": "customers"}
+    profile.save(update_fields=["settings"])
+
+    def first_batch(people: int) -> tuple[int, int]:
+        for n in range(people):
+            env.customer(email=f"q{people}-{n}@example.com", firstname="Q", lastname=str(n))
+        seen = len(batches)
+        runs.run_start(profile=profile, trigger=RunTrigger.CLI, foreground=True)
+        return batches[seen]
+
+    small = first_batch(10)
+    large = first_batch(100)
+    assert (small[0], large[0]) == (10, 100)
+    assert abs(large[1] - small[1]) <= SLACK, (small, large)

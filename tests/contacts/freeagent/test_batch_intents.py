@@ -13,12 +13,9 @@ from contacts.freeagent.export import ContactWriter
 from contacts.models import ContactEntity
 from profiles.models import RunStatus, RunTrigger
 from profiles.services import runs
+from tests.contacts.freeagent.killing import Killed, kill_after_post, revive
 
 pytestmark = pytest.mark.django_db
-
-
-class Killed(BaseException):
-    """kill -9 in the middle of a batch: nothing after it runs."""
 
 
 def export(profile):
@@ -54,23 +51,17 @@ def test_every_create_of_the_batch_is_intended_before_the_first_post(world, monk
 
 
 def test_a_kill_mid_batch_costs_one_listing_and_no_duplicate(world, monkeypatch):
+    """kill -9 right after the third POST: no link of the batch was written (a group's links
+    are written after its POSTs), the other two creates never started."""
     for n in range(5):
         world.add_customer(email=f"k{n}@example.com")
     profile = world.profile(process_batch_size=10)
-    original = ContactWriter._created
-    posted = []
-
-    def die_after_third(self, item, contact, payload):
-        posted.append(contact["url"])
-        if len(posted) == 3:
-            raise Killed
-        return original(self, item, contact, payload)
-
-    monkeypatch.setattr(ContactWriter, "_created", die_after_third)
+    kill_after_post(monkeypatch, lambda fields, n: n == 3)
     with pytest.raises(Killed):
         export(profile)
-    monkeypatch.setattr(ContactWriter, "_created", original)
-    assert len(intents()) == 3  # the third (posted, never linked) and the two not started
+    revive(monkeypatch)
+    assert len(intents()) == 5  # three posted (never linked) and the two not started
+    assert ContactEntity.objects.exclude(remote_id="").count() == 0
 
     lists_before = len([r for r in world.fa_requests("GET") if r["path"] == "/v2/contacts"])
     runs.entities_reclaim_stale(older_than=timedelta(seconds=0))  # the reaper resumes it

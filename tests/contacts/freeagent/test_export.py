@@ -8,6 +8,7 @@ import requests
 from contacts.models import ContactEntity, DeliveryAttempt
 from profiles.models import RunStatus, RunTrigger, SyncStatus
 from profiles.services import runs
+from tests.contacts.freeagent.killing import Killed, kill_after_post, revive
 
 pytestmark = pytest.mark.django_db
 
@@ -123,32 +124,16 @@ def test_duplicate_emails_already_in_freeagent_are_reported_ambiguous_never_gues
     assert len(world.fa_writes()) == 0
 
 
-class Killed(BaseException):
-    """Stands in for SIGKILL: nothing after it runs, not even except-Exception handlers."""
-
-
 def test_a_worker_killed_between_the_post_and_the_status_write_leaves_no_duplicate(
     world, monkeypatch
 ):
-    from contacts.freeagent.export import ContactWriter
-
     for _ in range(3):
         world.add_customer()
     profile = world.profile(process_batch_size=10)
-
-    original = ContactWriter._created
-    calls = []
-
-    def die_after_second_post(self, item, contact, payload):
-        calls.append(contact["url"])
-        if len(calls) == 2:
-            raise Killed
-        return original(self, item, contact, payload)
-
-    monkeypatch.setattr(ContactWriter, "_created", die_after_second_post)
+    kill_after_post(monkeypatch, lambda fields, n: n == 2)
     with pytest.raises(Killed):
         export(profile)
-    monkeypatch.setattr(ContactWriter, "_created", original)
+    revive(monkeypatch)
     assert len(world.fa_contacts()) == 2  # the second POST reached FreeAgent
 
     # What the reaper does once the claim is stale; then the next scheduled run.
@@ -431,7 +416,6 @@ def test_a_crash_after_the_post_is_linked_even_after_other_writes_moved_on(world
     import time
     from datetime import timedelta
 
-    from contacts.freeagent import export as fa_export
     from contacts.freeagent.cache import remote_contact_store
     from profiles.services.connections import freeagent_client
 
@@ -441,17 +425,10 @@ def test_a_crash_after_the_post_is_linked_even_after_other_writes_moved_on(world
     dee_url = ContactEntity.objects.get(profile=profile).remote_id
     world.advance_clock()
     world.add_customer(email="ann@example.com", firstname="Ann", lastname="A")
-    real_link = fa_export.ContactWriter._link
-
-    def dying_link(self, entity, url, contact):
-        if entity.email == "ann@example.com":
-            raise Killed
-        return real_link(self, entity, url, contact)
-
-    monkeypatch.setattr(fa_export.ContactWriter, "_link", dying_link)
+    kill_after_post(monkeypatch, lambda fields, n: fields.get("email") == "ann@example.com")
     with pytest.raises(Killed):
         export(profile)
-    monkeypatch.setattr(fa_export.ContactWriter, "_link", real_link)
+    revive(monkeypatch)
     run = profile.runs.order_by("-pk").first()
 
     time.sleep(1.1)  # FreeAgent timestamps have one-second precision
