@@ -22,7 +22,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from profiles.models import Profile, QueueEntity, QueueStatus, Run, RunEvent, SyncStatus
-from profiles.services.bulk import rows_update
+from profiles.services.bulk import rows_insert, rows_update
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -90,9 +90,12 @@ class BatchContext:
                 self.run.pk,
                 message,
             )
-        RunEvent.objects.bulk_create(
-            RunEvent(run=self.run, level=level, message=message, entity_id=entity_id)
-            for message, level, entity_id in lines
+        rows_insert(
+            RunEvent,
+            [
+                RunEvent(run=self.run, level=level, message=message, entity_id=entity_id)
+                for message, level, entity_id in lines
+            ],
         )
 
 

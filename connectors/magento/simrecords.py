@@ -7,6 +7,7 @@ writes ``extension_attributes.is_subscribed`` to the subscriber table), ``GET or
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from connectors.magento.simconfig import ConfigRoutes
@@ -35,6 +36,60 @@ def no_entity(field: str, value: Any) -> Response:
     )
 
 
+# Customer columns a filter may always name, even in an empty store.
+_ALWAYS_FILTERABLE = (
+    frozenset(
+        {
+            "email",
+            "firstname",
+            "lastname",
+            "created_at",
+            "updated_at",
+            "group_id",
+            "store_id",
+            "website_id",
+            "dob",
+            "gender",
+            "taxvat",
+            "middlename",
+            "prefix",
+            "suffix",
+            "confirmation",
+        }
+    )
+    | frozenset(_CUSTOMER_FIELDS)
+    | frozenset(_BILLING_FIELDS)
+)
+
+
+class _SubscriberIndex:
+    """The subscribers by customer id and by e-mail (case-folded), for one request."""
+
+    def __init__(
+        self,
+        subscribers: Iterable[dict[str, Any]],
+        customers: Iterable[dict[str, Any]] | None = None,
+    ) -> None:
+        """``customers``: only the subscribers of these are indexed (a page's worth)."""
+        self.by_customer: dict[Any, list[dict[str, Any]]] = {}
+        self.by_email: dict[str, list[dict[str, Any]]] = {}
+        wanted = None if customers is None else list(customers)
+        ids = None if wanted is None else {c["id"] for c in wanted}
+        emails = None if wanted is None else {str(c["email"]).casefold() for c in wanted}
+        for row in subscribers:
+            email = str(row["subscriber_email"]).casefold()
+            if (
+                ids is not None
+                and emails is not None
+                and row["customer_id"] not in ids
+                and email not in emails
+            ):
+                continue
+            if row["customer_id"] is not None:
+                self.by_customer.setdefault(row["customer_id"], []).append(row)
+            self.by_email.setdefault(email, []).append(row)
+
+
 class RecordRoutes(ConfigRoutes):
     """Customers (with their subscription flag) and orders; :class:`MagentoSimulator`
     supplies the state."""
@@ -47,23 +102,28 @@ class RecordRoutes(ConfigRoutes):
 
     # -- customers -----------------------------------------------------------------------
 
-    def is_subscribed(self, customer: dict[str, Any]) -> bool:
+    def is_subscribed(
+        self, customer: dict[str, Any], index: _SubscriberIndex | None = None
+    ) -> bool:
         """As ``CustomerPlugin``: by customer id, else by e-mail (MySQL compares ci)."""
-        email = str(customer["email"]).casefold()
-        rows = [s for s in self.subscribers.values() if s["customer_id"] == customer["id"]]
-        rows = rows or [
-            s for s in self.subscribers.values() if str(s["subscriber_email"]).casefold() == email
-        ]
+        index = index or _SubscriberIndex(self.subscribers.values())
+        rows = index.by_customer.get(customer["id"]) or index.by_email.get(
+            str(customer["email"]).casefold(), []
+        )
         return any(r["subscriber_status"] == 1 for r in rows)
 
-    def render_customer(self, customer: dict[str, Any]) -> dict[str, Any]:
+    def render_customer(
+        self, customer: dict[str, Any], index: _SubscriberIndex | None = None
+    ) -> dict[str, Any]:
         """The stored customer plus ``extension_attributes`` in Magento's key order."""
         out: dict[str, Any] = {}
         for key, value in customer.items():
             if key == "custom_attributes":
-                out["extension_attributes"] = {"is_subscribed": self.is_subscribed(customer)}
+                out["extension_attributes"] = {"is_subscribed": self.is_subscribed(customer, index)}
             out[key] = value
-        out.setdefault("extension_attributes", {"is_subscribed": self.is_subscribed(customer)})
+        out.setdefault(
+            "extension_attributes", {"is_subscribed": self.is_subscribed(customer, index)}
+        )
         return out
 
     @staticmethod
@@ -79,32 +139,13 @@ class RecordRoutes(ConfigRoutes):
     def customers_search(self, request: Request) -> Response:
         criteria = parse_criteria(request.query)
         with self.lock:
-            known = (
-                set().union(*(c.keys() for c in self.customers.values()))
-                if self.customers
-                else set()
-            )
             for group in criteria.filter_groups:
                 for flt in group:
                     name = flt["field"]
-                    if name not in known | set(_CUSTOMER_FIELDS) | set(_BILLING_FIELDS) | {
-                        # Always-present customer columns, even in an empty store.
-                        "email",
-                        "firstname",
-                        "lastname",
-                        "created_at",
-                        "updated_at",
-                        "group_id",
-                        "store_id",
-                        "website_id",
-                        "dob",
-                        "gender",
-                        "taxvat",
-                        "middlename",
-                        "prefix",
-                        "suffix",
-                        "confirmation",
-                    }:
+                    known = name in _ALWAYS_FILTERABLE or any(
+                        name in c for c in self.customers.values()
+                    )
+                    if not known:
                         return Response(
                             400, {"message": "Invalid attribute name: %1", "parameters": [name]}
                         )
@@ -116,8 +157,9 @@ class RecordRoutes(ConfigRoutes):
                 default_page_size=self.default_page_size,
                 out_of_range=self.out_of_range,
             )
+            index = _SubscriberIndex(self.subscribers.values(), items)  # one pass
             body = {
-                "items": [self.render_customer(c) for c in items],
+                "items": [self.render_customer(c, index) for c in items],
                 "search_criteria": criteria.echo(),
                 "total_count": total,
             }

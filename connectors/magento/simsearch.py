@@ -9,6 +9,7 @@ empty page, configurable), and the snake_case ``search_criteria`` echo.
 
 from __future__ import annotations
 
+import heapq
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -194,6 +195,34 @@ def _like(left: Any, pattern: str) -> bool:
     return re.fullmatch(regex, str(left), re.IGNORECASE | re.DOTALL) is not None
 
 
+def _in(value: Any, expected: str) -> bool:
+    return any(_compare(value, option.strip()) == 0 for option in expected.split(","))
+
+
+def _finset(value: Any, expected: str) -> bool:
+    return expected.casefold() in str(value).casefold().split(",")
+
+
+# Each condition as a function of (value, expected): built once, not per record.
+_TESTS: dict[str, Callable[[Any, str], bool]] = {
+    "eq": lambda v, e: _compare(v, e) == 0,
+    "neq": lambda v, e: _compare(v, e) != 0,
+    "gt": lambda v, e: _compare(v, e) > 0,
+    "gteq": lambda v, e: _compare(v, e) >= 0,
+    "moreq": lambda v, e: _compare(v, e) >= 0,
+    "from": lambda v, e: _compare(v, e) >= 0,
+    "lt": lambda v, e: _compare(v, e) < 0,
+    "lteq": lambda v, e: _compare(v, e) <= 0,
+    "to": lambda v, e: _compare(v, e) <= 0,
+    "like": _like,
+    "nlike": lambda v, e: not _like(v, e),
+    "in": _in,
+    "nin": lambda v, e: not _in(v, e),
+    "finset": _finset,
+    "nfinset": lambda v, e: not _finset(v, e),
+}
+
+
 def matches(value: Any, condition: str, expected: str) -> bool:
     """One Magento condition against one value, SQL-style (NULL never matches a comparison)."""
     if condition == "null":
@@ -202,25 +231,7 @@ def matches(value: Any, condition: str, expected: str) -> bool:
         return value is not None
     if value is None:
         return False
-    options = [v.strip() for v in expected.split(",")]
-    tests: dict[str, Callable[[], bool]] = {
-        "eq": lambda: _compare(value, expected) == 0,
-        "neq": lambda: _compare(value, expected) != 0,
-        "gt": lambda: _compare(value, expected) > 0,
-        "gteq": lambda: _compare(value, expected) >= 0,
-        "moreq": lambda: _compare(value, expected) >= 0,
-        "from": lambda: _compare(value, expected) >= 0,
-        "lt": lambda: _compare(value, expected) < 0,
-        "lteq": lambda: _compare(value, expected) <= 0,
-        "to": lambda: _compare(value, expected) <= 0,
-        "like": lambda: _like(value, expected),
-        "nlike": lambda: not _like(value, expected),
-        "in": lambda: any(_compare(value, o) == 0 for o in options),
-        "nin": lambda: all(_compare(value, o) != 0 for o in options),
-        "finset": lambda: expected.casefold() in str(value).casefold().split(","),
-        "nfinset": lambda: expected.casefold() not in str(value).casefold().split(","),
-    }
-    return tests[condition]()
+    return _TESTS[condition](value, expected)
 
 
 Getter = Callable[[dict[str, Any], str], Any]
@@ -247,22 +258,38 @@ def run_search(
             if group
         )
     ]
-    for order in reversed(criteria.sort_orders):
-        rows.sort(
-            key=_sorter(get, order["field"]),
-            reverse=order["direction"] == "DESC",
-        )
     total = len(rows)
     size = criteria.page_size or default_page_size
     if not size:
-        return rows, total
+        return _sorted(rows, criteria, get), total
     page = max(1, criteria.current_page or 1)
     last = max(1, -(-total // size))
     if page > last:
         if out_of_range == "empty":
             return [], total
         page = last  # Framework\Data\Collection::getCurPage clamps
-    return rows[(page - 1) * size : page * size], total
+    directions = {order["direction"] == "DESC" for order in criteria.sort_orders}
+    if len(directions) == 1 and page * size < total // 4:
+        # An early page of a long result in one direction (keyset paging reads page 1):
+        # the first page*size rows, without sorting them all. heapq keeps ties in their
+        # input order, as the stable sorts below do.
+        fields = [order["field"] for order in criteria.sort_orders]
+
+        def key(record: dict[str, Any]) -> tuple[tuple[int, Any], ...]:
+            return tuple(_sort_key(get(record, f)) for f in fields)
+
+        pick = heapq.nlargest if directions == {True} else heapq.nsmallest
+        return pick(page * size, rows, key=key)[(page - 1) * size :], total
+    return _sorted(rows, criteria, get)[(page - 1) * size : page * size], total
+
+
+def _sorted(rows: list[dict[str, Any]], criteria: Criteria, get: Getter) -> list[dict[str, Any]]:
+    for order in reversed(criteria.sort_orders):
+        rows.sort(
+            key=_sorter(get, order["field"]),
+            reverse=order["direction"] == "DESC",
+        )
+    return rows
 
 
 def _sorter(get: Getter, name: str) -> Callable[[dict[str, Any]], tuple[int, Any]]:

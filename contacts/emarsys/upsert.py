@@ -50,6 +50,7 @@ from contacts.emarsys.mapping import EMAIL, OPT_IN, diff
 from contacts.emarsys.reevaluate import LISTED
 from contacts.models import ContactEntity, DeliveryAttempt
 from profiles.pipeline import Outcome, WorkItem
+from profiles.services.bulk import rows_insert
 
 logger = logging.getLogger("contactsync.emarsys_contact_sync")
 
@@ -323,7 +324,7 @@ class Upserter(Resolution, ListAdds, ConsentCalls):
                     response=response,
                 )
             )
-        DeliveryAttempt.objects.bulk_create(rows)
+        rows_insert(DeliveryAttempt, rows)
 
     # -- dry run, bookkeeping -------------------------------------------------------------------
 

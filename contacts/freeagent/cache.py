@@ -14,6 +14,7 @@ from connectors.freeagent.client import FreeAgentClient
 from contacts.models import RemoteContact
 from contacts.people import email_key
 from profiles.models import Client
+from profiles.services.bulk import rows_insert
 
 # Incremental fetches start where the previous fetch *started* (by our clock), minus this
 # margin for clock skew (NTP keeps servers well within it) and FreeAgent's one-second
@@ -59,17 +60,15 @@ def _row(client: Client, contact: dict[str, Any], now: datetime) -> RemoteContac
 
 
 def remote_contacts_store(client: Client, contacts: list[dict[str, Any]]) -> None:
-    """Insert or update cached contacts from FreeAgent's JSON, one statement per 100."""
+    """Insert or update cached contacts from FreeAgent's JSON (one prepared statement)."""
     now = timezone.now()
     by_url = {str(c["url"]): c for c in contacts if c.get("url")}  # the last one wins
-    rows = [_row(client, contact, now) for contact in by_url.values()]
-    for start in range(0, len(rows), STORE_CHUNK):
-        RemoteContact.objects.bulk_create(
-            rows[start : start + STORE_CHUNK],
-            update_conflicts=True,
-            unique_fields=["client", "url"],
-            update_fields=["email_key", "status", "data", "remote_updated_at", "collected_at"],
-        )
+    rows_insert(
+        RemoteContact,
+        [_row(client, contact, now) for contact in by_url.values()],
+        unique_fields=["client", "url"],
+        update_fields=["email_key", "status", "data", "remote_updated_at", "collected_at"],
+    )
 
 
 def remote_contact_store(client: Client, contact: dict[str, Any]) -> None:

@@ -51,7 +51,7 @@ from contacts.people import email_key
 from contacts.services.sharing import decision_of
 from profiles.models import ApiBehaviour, Client, Profile, Run
 from profiles.pipeline import Outcome, WorkItem
-from profiles.services.bulk import rows_update
+from profiles.services.bulk import rows_insert, rows_update
 
 T = TypeVar("T")
 
@@ -589,7 +589,7 @@ class ContactWriter:
         an error that stopped it)."""
         rows, self.attempts = self.attempts, []
         if rows:
-            DeliveryAttempt.objects.bulk_create(rows, batch_size=500)
+            rows_insert(DeliveryAttempt, rows)
 
 
 class _Group:

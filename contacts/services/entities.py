@@ -13,7 +13,7 @@ from django.utils import timezone
 from contacts.models import ContactEntity
 from contacts.people import email_key
 from profiles.models import Profile, QueueStatus, SyncStatus
-from profiles.services.bulk import rows_update
+from profiles.services.bulk import rows_insert, rows_update
 
 
 def entity_mark_pending(
@@ -137,7 +137,7 @@ def entities_mark_pending(*, profile: Profile, people: Sequence[Pending]) -> set
             if key not in existing
         ]
         # Created meanwhile by another collector (webhook and poll): that one queued it.
-        ContactEntity.objects.bulk_create(new, ignore_conflicts=True)
+        rows_insert(ContactEntity, new, ignore_conflicts=True)
         queued.update(e.person_key for e in new)
         changed = []
         for key, entity in existing.items():

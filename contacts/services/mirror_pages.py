@@ -46,7 +46,7 @@ from contacts.services.mirror import (
     subscriber_upsert,
 )
 from profiles.models import Client, Profile
-from profiles.services.bulk import rows_update
+from profiles.services.bulk import rows_insert, rows_update
 from profiles.services.runs import run_heartbeat_for
 
 PAGE = 100
@@ -161,13 +161,13 @@ def _upsert_page(
                 row[0]: (row[1], row[2])
                 for row in rows_of.values_list(kind.key, "source_hash", "magento_updated_at")
             }
-            kind.model._default_manager.bulk_create(
+            rows_insert(
+                kind.model,
                 [
                     kind.model(store=store, synced_at=now, **fields)
                     for ident_key, (_ident, _record, fields) in prepared.items()
                     if not _keeps_stored(kind, stored.get(ident_key), fields)
                 ],
-                update_conflicts=True,
                 unique_fields=["store", kind.key],
                 update_fields=kind.columns,
             )

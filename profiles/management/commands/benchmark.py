@@ -79,6 +79,9 @@ class Command(BaseCommand):
             self._reexec(wanted_db)
             return
         call_command("migrate", verbosity=0)  # a scratch database may be new
+        # Measured as production runs: with DEBUG on, Django would also record every query
+        # (its debug cursor) — a cost production never pays.
+        settings.DEBUG = False
         if options["real_limits"]:
             row = freeagent_at_real_limits(
                 customers=options["customers"], time_scale=options["time_scale"]

@@ -374,7 +374,15 @@ def _database_refuses(monkeypatch, model, single, bad):
             raise DatabaseError("value too long for type character varying(255)")
         return original_single(store, record, **kwargs)
 
+    original_insert = mirror_pages.rows_insert
+
+    def rows_insert(into, rows, **kwargs):
+        if into is model and any(bad(row) for row in rows):
+            raise DatabaseError("value too long for type character varying(255)")
+        return original_insert(into, rows, **kwargs)
+
     monkeypatch.setattr(model.objects, "bulk_create", bulk_create)
+    monkeypatch.setattr(mirror_pages, "rows_insert", rows_insert)
     monkeypatch.setattr(mirror_pages, single, one)
     for name in ("CUSTOMERS", "SUBSCRIBERS"):  # the kinds that write one record this way
         kind = getattr(mirror_pages, name)

@@ -1,0 +1,74 @@
+"""The bulk writers: one prepared statement for many rows, with the semantics of
+``bulk_create``/``bulk_update`` (run on SQLite and on the suite's PostgreSQL alike)."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import IntegrityError, connection
+from django.test.utils import CaptureQueriesContext
+
+from contacts.models import Customer
+from profiles.models import RunEvent
+from profiles.services.bulk import rows_insert, rows_update
+from tests.factories import ClientFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _customer(store, magento_id, email, firstname="Ann"):
+    return Customer(store=store, magento_id=magento_id, email=email, firstname=firstname)
+
+
+def test_insert_writes_every_row_in_one_query():
+    store = ClientFactory()
+    rows = [_customer(store, n, f"p{n}@example.com") for n in range(50)]
+    with CaptureQueriesContext(connection) as queries:
+        assert rows_insert(Customer, rows) == 50
+    assert len(queries) == 1
+    stored = Customer.objects.filter(store=store).order_by("magento_id")
+    assert [c.email for c in stored] == [f"p{n}@example.com" for n in range(50)]
+    assert all(c.synced_at is not None for c in stored)  # auto_now applied
+
+
+def test_a_collision_updates_only_the_named_fields_or_is_skipped():
+    store = ClientFactory()
+    rows_insert(Customer, [_customer(store, 1, "old@example.com", "Old")])
+    rows_insert(
+        Customer,
+        [_customer(store, 1, "new@example.com", "New"), _customer(store, 2, "two@example.com")],
+        unique_fields=["store", "magento_id"],
+        update_fields=["firstname"],
+    )
+    one = Customer.objects.get(store=store, magento_id=1)
+    assert (one.firstname, one.email) == ("New", "old@example.com")
+    assert Customer.objects.filter(store=store).count() == 2
+    rows_insert(Customer, [_customer(store, 1, "x@example.com", "Skipped")], ignore_conflicts=True)
+    assert Customer.objects.get(store=store, magento_id=1).firstname == "New"
+
+
+def test_a_collision_without_a_rule_is_an_error():
+    store = ClientFactory()
+    rows_insert(Customer, [_customer(store, 1, "a@example.com")])
+    with pytest.raises(IntegrityError):
+        rows_insert(Customer, [_customer(store, 1, "b@example.com")])
+
+
+def test_update_sets_each_rows_own_values_in_one_query():
+    store = ClientFactory()
+    rows_insert(Customer, [_customer(store, n, f"p{n}@example.com") for n in range(5)])
+    rows = list(Customer.objects.filter(store=store))
+    for row in rows:
+        row.firstname = f"F{row.magento_id}"
+    with CaptureQueriesContext(connection) as queries:
+        assert rows_update(Customer, rows, ["firstname"]) == 5
+    assert len(queries) == 1
+    assert sorted(Customer.objects.filter(store=store).values_list("firstname", flat=True)) == [
+        f"F{n}" for n in range(5)
+    ]
+
+
+def test_nothing_to_write_sends_nothing():
+    with CaptureQueriesContext(connection) as queries:
+        assert rows_insert(RunEvent, []) == 0
+        assert rows_update(RunEvent, [], ["message"]) == 0
+    assert len(queries) == 0
