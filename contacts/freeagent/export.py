@@ -370,10 +370,7 @@ class ContactWriter:
                 self._adopt(item, existing[0].data, how=how)
                 return
             if len(existing) > 1:
-                item.finish(
-                    Outcome.AMBIGUOUS,
-                    f"FreeAgent has {len(existing)} active contacts with the e-mail {email}.",
-                )
+                _ambiguous(item, email, len(existing))
                 return
             intent_at = self._intent_record(item, email)
             item.context["posted"] = True
@@ -393,10 +390,7 @@ class ContactWriter:
             self._adopt(item, existing[0].data, how="already in FreeAgent", group=group)
             return
         if len(existing) > 1:
-            item.finish(
-                Outcome.AMBIGUOUS,
-                f"FreeAgent has {len(existing)} active contacts with the e-mail {email}.",
-            )
+            _ambiguous(item, email, len(existing))
             return
         item.context["posted"] = True
         created, contact = self._post(payload, email, timezone.now())
@@ -638,6 +632,13 @@ class _Group:
     def release(self) -> None:
         self.entities = []
         self.stack.close()
+
+
+def _ambiguous(item: WorkItem, email: str, count: int) -> None:
+    """Never guess which of several contacts is the person's: a person decides."""
+    item.finish(
+        Outcome.AMBIGUOUS, f"FreeAgent has {count} active contacts with the e-mail {email}."
+    )
 
 
 def _lock_name(client: Client, item: WorkItem) -> str:
