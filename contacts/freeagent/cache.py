@@ -183,14 +183,7 @@ def _watermark_save(client: Client, moment: datetime) -> None:
 
 def remote_contacts_by_email(client: Client, email: str) -> list[RemoteContact]:
     """Active cached contacts with this e-mail (case- and whitespace-insensitive)."""
-    key = email_key(email)
-    if not key:
-        return []
-    return list(
-        RemoteContact.objects.filter(client=client, email_key=key)
-        .exclude(status="Hidden")
-        .order_by("pk")
-    )
+    return remote_contacts_by_emails(client, [email]).get(email_key(email), [])
 
 
 def remote_contacts_by_emails(client: Client, emails: list[str]) -> dict[str, list[RemoteContact]]:
