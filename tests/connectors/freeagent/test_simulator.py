@@ -15,6 +15,7 @@ from connectors.freeagent.client import FreeAgentClient, contact_id
 from connectors.freeagent.countries import country_kept, country_name
 from connectors.freeagent.simulator import FreeAgentSimulator, create_app
 from connectors.simkit import RunningServer, serve
+from tests.connectors.windows import wait_for_fresh_window
 
 
 def client_for(creds: dict[str, str], **kw: object) -> FreeAgentClient:
@@ -193,6 +194,7 @@ def test_rate_limit_429_with_retry_after() -> None:
         session = requests.Session()
         session.headers["X-RateLimit-Test"] = "true"  # the sandbox's 5-per-minute switch
         api = client_for(creds, session=session)
+        wait_for_fresh_window(1.2)
         for _ in range(5):
             api.get_company()
         with pytest.raises(RateLimited) as info:

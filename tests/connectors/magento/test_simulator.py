@@ -13,6 +13,7 @@ from connectors.magento.client import MagentoClient
 from connectors.magento.criteria import Filter, SearchCriteria
 from connectors.magento.simulator import MagentoSimulator, create_app
 from connectors.simkit import Faults, RunningServer, serve
+from tests.connectors.windows import wait_for_fresh_window
 
 
 def ids(result: dict) -> list[int]:
@@ -188,9 +189,10 @@ def test_admin_token_and_acl(
 
 
 def test_rate_limit_answers_magentos_429() -> None:
-    app = create_app(seed_customers=2, rate_limit=2, rate_window_s=60, time_scale=1.0)
+    app = create_app(seed_customers=2, rate_limit=2, rate_window_s=1, time_scale=1.0)
     with serve(app) as running:
         client = MagentoClient.from_credentials(app.credentials(running.url))
+        wait_for_fresh_window(1.0)
         client.get_customer(1)
         client.get_customer(1)
         with pytest.raises(RateLimited) as exc:
