@@ -275,7 +275,18 @@ class BaseClient:
     ) -> None:
         elapsed_ms = int((time.monotonic() - started) * 1000)
         status = response.status_code if response is not None else None
-        logger.info(
+        # An answer that worked is DEBUG (a first sync makes one a contact; each write is
+        # in the contact's delivery attempts anyway), a refusal INFO, a failure WARNING.
+        if status is None or status >= 500:
+            level = logging.WARNING
+        elif status >= 400:
+            level = logging.INFO
+        else:
+            level = logging.DEBUG
+        if not logger.isEnabledFor(level) and self.on_exchange is None:
+            return
+        logger.log(
+            level,
             "%s %s %s %s %dms",
             self.service,
             method,

@@ -5,15 +5,18 @@ race for it, e.g. refreshing a FreeAgent OAuth token (refresh tokens rotate, so 
 concurrent refreshes with the same old token leave one worker with a dead token).
 
 The Redis variant works across machines; the file variant across processes on one host
-(the embedded default, and tests).
+(the embedded default, and tests): a byte-range lock on one file where the kernel has
+open-file-description locks (Linux), else a ``flock`` on one file a name.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import hashlib
 import os
 import re
+import struct
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
@@ -45,26 +48,71 @@ def _file_name(name: str) -> str:
     return f"{safe}.{digest}.lock"
 
 
-@contextmanager
-def _file_lock(name: str, lock_dir: str | Path | None, timeout: float) -> Iterator[None]:
+# Where the kernel has open-file-description locks (Linux), every name is one byte of one
+# file — the byte at a 62-bit hash of the name — so a first sync's create locks (one a
+# contact) make no files: creating tens of thousands of them costs a journal commit
+# each on a disk the database is syncing to, and leaves a directory that only grows.
+# Such a lock belongs to the open file, as flock's does (two opens exclude each other,
+# in one process too; the kernel drops it when its holder dies). Elsewhere: one
+# ``flock``-ed file a name.
+_OFD_SETLK = getattr(fcntl, "F_OFD_SETLK", None)
+RANGE_FILE = "locks.ranges"
+_OFFSET_BITS = 62
+
+
+def _offset(name: str) -> int:
+    digest = hashlib.sha256(name.encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big") >> (64 - _OFFSET_BITS)
+
+
+def _flock_struct(kind: int, offset: int) -> bytes:
+    # struct flock: l_type, l_whence, (pad), l_start, l_len, l_pid (0 for OFD locks), (pad)
+    return struct.pack("hhxxxxqqixxxx", kind, os.SEEK_SET, offset, 1, 0)
+
+
+def _try_byte(fd: int, offset: int) -> bool:
+    """Take the byte's lock without waiting; False if another open of the file holds it."""
+    assert _OFD_SETLK is not None
+    try:
+        fcntl.fcntl(fd, _OFD_SETLK, _flock_struct(fcntl.F_WRLCK, offset))
+    except OSError as exc:
+        if exc.errno in (errno.EAGAIN, errno.EACCES):
+            return False
+        raise
+    return True
+
+
+def _lock_directory(lock_dir: str | Path | None) -> Path:
     directory = Path(lock_dir) if lock_dir is not None else default_lock_dir()
     directory.mkdir(parents=True, exist_ok=True)
-    path = directory / _file_name(name)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    return directory
+
+
+def _open_lock_file(directory: Path, name: str) -> int:
+    path = directory / (RANGE_FILE if _OFD_SETLK is not None else _file_name(name))
+    return os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+
+
+def _try(fd: int, name: str) -> bool:
+    if _OFD_SETLK is not None:
+        return _try_byte(fd, _offset(name))
     try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+@contextmanager
+def _file_lock(name: str, lock_dir: str | Path | None, timeout: float) -> Iterator[None]:
+    fd = _open_lock_file(_lock_directory(lock_dir), name)
+    try:  # closing the file releases its lock, whatever kind it is
         deadline = time.monotonic() + max(0.0, timeout)
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise LockTimeout(f"lock {name!r} not acquired within {timeout:g}s") from None
-                time.sleep(_POLL_S)
-        try:
-            yield
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
+        while not _try(fd, name):
+            if time.monotonic() >= deadline:
+                raise LockTimeout(f"lock {name!r} not acquired within {timeout:g}s") from None
+            time.sleep(_POLL_S)
+        yield
     finally:
         os.close(fd)
 
@@ -129,7 +177,7 @@ def locks_try(
     ttl: float = 60.0,
 ) -> Iterator[set[str]]:
     """Try each of ``names`` once, without waiting (in sorted order, over one Redis
-    connection or one file each); yields the names held, all released at the end of the
+    connection or one open lock file); yields the names held, all released at the end of the
     block. A name another holder has is simply not in the set: its work takes the slow
     path (:func:`process_lock`, which waits)."""
     wanted = sorted(set(names))
@@ -147,18 +195,17 @@ def locks_try(
                 if acquired:
                     held.add(name)
                     stack.callback(_redis_release, lock)
+        elif _OFD_SETLK is not None:
+            fd = _open_lock_file(_lock_directory(lock_dir), "")
+            stack.callback(os.close, fd)  # releases every byte taken on it
+            held.update(name for name in wanted if _try_byte(fd, _offset(name)))
         else:
-            directory = Path(lock_dir) if lock_dir is not None else default_lock_dir()
-            directory.mkdir(parents=True, exist_ok=True)
+            directory = _lock_directory(lock_dir)
             for name in wanted:
-                fd = os.open(directory / _file_name(name), os.O_RDWR | os.O_CREAT, 0o600)
+                fd = _open_lock_file(directory, name)
                 stack.callback(os.close, fd)
-                try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    continue
-                held.add(name)
-                stack.callback(fcntl.flock, fd, fcntl.LOCK_UN)
+                if _try(fd, name):
+                    held.add(name)
         yield held
 
 

@@ -11,8 +11,14 @@ from profiles.models import Client, QueueEntity
 class MirrorRecord(models.Model):
     """Common columns of a mirrored Magento record."""
 
+    # No index of its own: every subclass's unique key starts with the store (a second
+    # index on the store alone only tempts SQLite's planner into scanning the store).
     store = models.ForeignKey(
-        Client, on_delete=models.CASCADE, related_name="+", help_text="The Magento client."
+        Client,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
+        help_text="The Magento client.",
     )
     # Text, not varchar: odd source data (a 300-character company) must never stop a sync.
     email = models.TextField(blank=True, help_text="As Magento has it.")
@@ -155,7 +161,9 @@ class ContactEntity(QueueEntity):
 class DeliveryAttempt(models.Model):
     """One attempt to deliver a contact to the remote system (the explain page lists them)."""
 
-    entity = models.ForeignKey(ContactEntity, on_delete=models.CASCADE, related_name="attempts_log")
+    entity = models.ForeignKey(  # indexed by attempt_entity_idx (entity, created_at)
+        ContactEntity, on_delete=models.CASCADE, related_name="attempts_log", db_index=False
+    )
     run = models.ForeignKey(
         "profiles.Run", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -184,7 +192,11 @@ class RemoteContact(models.Model):
     export — a merchant who never ran ``collect`` is still protected from duplicates.
     """
 
-    client = models.ForeignKey(Client, on_delete=models.CASCADE, related_name="remote_contacts")
+    # Indexed by the (client, …) keys below; an index on the client alone would let SQLite
+    # scan every cached contact of the client for an e-mail look-up.
+    client = models.ForeignKey(
+        Client, on_delete=models.CASCADE, related_name="remote_contacts", db_index=False
+    )
     url = models.CharField(max_length=255, help_text="FreeAgent's identity of the contact.")
     email_key = models.CharField(
         max_length=255, blank=True, help_text="Lower-cased e-mail without whitespace."

@@ -395,7 +395,9 @@ class SyncStatus(models.TextChoices):
 class QueueEntity(models.Model):
     """Base of every per-profile work item the pipeline claims and processes."""
 
-    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="+")
+    # No index on the profile alone: the subclass's (profile, …) keys cover it, and a
+    # bare one lets SQLite's planner scan a profile's every entity for a narrower look-up.
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="+", db_index=False)
     run = models.ForeignKey(Run, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     status = models.CharField(
         max_length=20, choices=SyncStatus.choices, default=SyncStatus.NEW, help_text="Sync status"
