@@ -13,17 +13,18 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
-BASE_DIR = Path(__file__).resolve().parents[2]
-VAR_DIR = Path(environ.Env().str("CONTACT_SYNC_VAR_DIR", default=str(BASE_DIR / "var")))
+from syncapp.settings import envvars as env
 
-env = environ.Env()
+BASE_DIR = Path(__file__).resolve().parents[2]
 env_file = BASE_DIR / ".env"
 if env_file.exists():
-    environ.Env.read_env(str(env_file))
+    environ.Env.read_env(str(env_file))  # what the process environment sets wins
+# Absolute whatever the working directory: a relative one is taken from the project.
+VAR_DIR = BASE_DIR / env.text("CONTACT_SYNC_VAR_DIR", str(BASE_DIR / "var"))
 
-DEBUG = env.bool("DJANGO_DEBUG", default=False)
+DEBUG = env.flag("DJANGO_DEBUG", False)
 
-SECRET_KEY = env.str("DJANGO_SECRET_KEY", default="")
+SECRET_KEY = env.text("DJANGO_SECRET_KEY")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured(
@@ -31,21 +32,38 @@ if not SECRET_KEY:
             "for a local development default."
         )
     SECRET_KEY = "dev-only-insecure-secret-key-do-not-use-in-production"
+elif SECRET_KEY.startswith("change-me") and not DEBUG:
+    raise ImproperlyConfigured(
+        "DJANGO_SECRET_KEY is still the placeholder of .env.example. Generate one: "
+        "python -c 'import secrets; print(secrets.token_urlsafe(50))'"
+    )
 
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
-CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+ALLOWED_HOSTS = env.items("ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = env.items("CSRF_TRUSTED_ORIGINS")
 # The public address of this app (e.g. https://sync.example.com): OAuth redirect URIs are
-# built from it, so they match what is registered whatever proxy is in front.
-PUBLIC_BASE_URL = env.str("PUBLIC_BASE_URL", default="").rstrip("/")
+# built from it, so they match what is registered whatever proxy is in front. Required in
+# production: without it "Connect to FreeAgent" would send people to a host guessed from
+# the request (the proxy's, an internal name).
+PUBLIC_BASE_URL = env.text("PUBLIC_BASE_URL").rstrip("/")
+if not PUBLIC_BASE_URL and not DEBUG:
+    raise ImproperlyConfigured(
+        "PUBLIC_BASE_URL is not set. Set it to the address people open the app at "
+        "(e.g. https://sync.example.com); OAuth redirect URIs are built from it."
+    )
+if PUBLIC_BASE_URL and not PUBLIC_BASE_URL.startswith(("http://", "https://")):
+    raise ImproperlyConfigured(f"PUBLIC_BASE_URL={PUBLIC_BASE_URL!r} must start with https://.")
 
 # --- HTTPS (behind a TLS-terminating proxy set DJANGO_BEHIND_TLS_PROXY=1) -------------------
-if env.bool("DJANGO_BEHIND_TLS_PROXY", default=False):
+if env.flag("DJANGO_BEHIND_TLS_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=False)
-SESSION_COOKIE_SECURE = env.bool("DJANGO_SECURE_COOKIES", default=not DEBUG and SECURE_SSL_REDIRECT)
+SECURE_SSL_REDIRECT = env.flag("DJANGO_SECURE_SSL_REDIRECT", False)
+SESSION_COOKIE_SECURE = env.flag("DJANGO_SECURE_COOKIES", not DEBUG and SECURE_SSL_REDIRECT)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_SECONDS = env.integer("DJANGO_SECURE_HSTS_SECONDS", 0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
+SECURE_HSTS_PRELOAD = env.flag("DJANGO_SECURE_HSTS_PRELOAD", False)
+# Joining the browsers' preload list is the merchant's decision, not a missing setting.
+SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -60,6 +78,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "syncapp.health.HealthzMiddleware",  # the probe: no host check, no https redirect
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -89,7 +108,7 @@ TEMPLATES = [
 ]
 
 DATABASES = {
-    "default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'contactsync.sqlite3'}")
+    "default": env.database("DATABASE_URL", f"sqlite:///{VAR_DIR / 'contactsync.sqlite3'}")
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL + a busy timeout let the web process and the worker share the file.
@@ -97,7 +116,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"].update(
         {"timeout": 30, "init_command": "PRAGMA journal_mode=WAL;", "transaction_mode": "IMMEDIATE"}
     )
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
+DATABASES["default"]["CONN_MAX_AGE"] = env.integer("DATABASE_CONN_MAX_AGE", 0)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -109,7 +128,7 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-gb"
-TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+TIME_ZONE = env.text("TIME_ZONE", "UTC")
 USE_I18N = True
 USE_TZ = True
 
@@ -123,7 +142,7 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 
 # --- Field encryption (client credentials and tokens) ---------------------------------------
-FIELD_ENCRYPTION_KEY = env.str("FIELD_ENCRYPTION_KEY", default="")
+FIELD_ENCRYPTION_KEY = env.text("FIELD_ENCRYPTION_KEY")
 if not FIELD_ENCRYPTION_KEY:
     if not DEBUG:
         raise ImproperlyConfigured(
@@ -137,10 +156,11 @@ if not FIELD_ENCRYPTION_KEY:
     ).decode()
 
 # --- Cache (webhook replay protection; shared by every process) -----------------------------
+REDIS_URL = env.text("REDIS_URL")
 CACHES = {
     "default": (
-        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": env.str("REDIS_URL")}
-        if env.str("REDIS_URL", default="")
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        if REDIS_URL
         else {
             "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
             "LOCATION": str(VAR_DIR / "cache"),
@@ -149,8 +169,7 @@ CACHES = {
 }
 
 # --- Celery ----------------------------------------------------------------------------------
-REDIS_URL = env.str("REDIS_URL", default="")
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL or "filesystem://")
+CELERY_BROKER_URL = env.broker_url("CELERY_BROKER_URL", REDIS_URL or "filesystem://")
 BROKER_DIR = VAR_DIR / "broker"
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
 if CELERY_BROKER_URL.startswith("filesystem://"):
@@ -164,23 +183,23 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 else:
     # Keep retry countdowns well under the visibility timeout, or Redis redelivers them.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
-CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
-CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="contactsync")
+CELERY_TASK_ALWAYS_EAGER = env.flag("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_TASK_DEFAULT_QUEUE = env.text("CELERY_TASK_DEFAULT_QUEUE", "contactsync")
 
 # --- Pipeline --------------------------------------------------------------------------------
 # Claims older than this are taken to belong to a dead worker and are handed out again.
-PIPELINE_STALE_CLAIM_SECONDS = env.int("PIPELINE_STALE_CLAIM_SECONDS", default=900)
+PIPELINE_STALE_CLAIM_SECONDS = env.integer("PIPELINE_STALE_CLAIM_SECONDS", 900)
 # Finished runs, their log lines and delivery attempts older than this are deleted daily.
-HISTORY_RETENTION_DAYS = env.int("HISTORY_RETENTION_DAYS", default=30)
+HISTORY_RETENTION_DAYS = env.integer("HISTORY_RETENTION_DAYS", 30)
 # Extra modules that register profile types (the test suite adds its own).
-PROFILE_TYPE_MODULES = env.list("PROFILE_TYPE_MODULES", default=[])
+PROFILE_TYPE_MODULES = env.items("PROFILE_TYPE_MODULES")
 # Task soft/hard time limits (seconds).
-CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=540)
-CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=600)
+CELERY_TASK_SOFT_TIME_LIMIT = env.integer("CELERY_TASK_SOFT_TIME_LIMIT", 540)
+CELERY_TASK_TIME_LIMIT = env.integer("CELERY_TASK_TIME_LIMIT", 600)
 
 # --- Logging ---------------------------------------------------------------------------------
-LOG_DIR = Path(env.str("LOG_DIR", default=str(VAR_DIR / "log")))
-LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOG_DIR = BASE_DIR / env.text("LOG_DIR", str(VAR_DIR / "log"))
+LOG_LEVEL = env.text("LOG_LEVEL", "INFO").upper()
 
 
 def _file_handler(relative: str) -> dict[str, object]:

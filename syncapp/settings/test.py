@@ -12,7 +12,7 @@ from .base import LOGGING, STATIC_ROOT, env
 
 DEBUG = False
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=True)
+CELERY_TASK_ALWAYS_EAGER = env.flag("CELERY_TASK_ALWAYS_EAGER", True)
 CELERY_TASK_EAGER_PROPAGATES = True
 LOGGING["root"] = {"handlers": ["console"], "level": "WARNING"}
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns about a missing one
@@ -20,4 +20,4 @@ STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns about a missi
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # The test-only profile type that proves the pipeline framework.
-PROFILE_TYPE_MODULES = [*env.list("PROFILE_TYPE_MODULES", default=[]), "tests.pipeline_types"]
+PROFILE_TYPE_MODULES = [*env.items("PROFILE_TYPE_MODULES"), "tests.pipeline_types"]

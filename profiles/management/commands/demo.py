@@ -3,13 +3,17 @@
 Migrates the SQLite database, creates (or resets) an admin user and prints its password,
 then runs the web server and a Celery worker with embedded beat (filesystem broker) — and,
 when the simulators are available, the API simulators with a seeded store — until Ctrl-C.
+A second demo of the same checkout (var/demo.json names the running one) says where the
+first is and changes nothing; a port in use is refused before anything starts.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -30,6 +34,12 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument(
+            "--sim-ports",
+            type=int,
+            default=8801,
+            help="The first of the simulators' three ports (Magento, FreeAgent, Emarsys).",
+        )
         parser.add_argument("--seed-customers", type=int, default=300)
         parser.add_argument(
             "--no-simulators", action="store_true", help="Do not start the API simulators."
@@ -41,6 +51,23 @@ class Command(BaseCommand):
             self.stderr.write("The demo binds loopback only.")
             sys.exit(2)
         Path(settings.VAR_DIR).mkdir(parents=True, exist_ok=True)
+        running = _running_demo()
+        if running:
+            self.stdout.write(
+                f"The demo is already running at {running['url']} (process {running['pid']}).\n"
+                f"Stop it with Ctrl-C in its terminal, or: kill {running['pid']}\n"
+                "Nothing was changed."
+            )
+            return
+        with_simulators = not options["no_simulators"] and self._simulate_available()
+        sim_ports = [options["sim_ports"] + i for i in range(3)] if with_simulators else []
+        busy = [p for p in [options["port"], *sim_ports] if not _port_free(host, p)]
+        if busy:
+            self.stderr.write(
+                f"Port(s) {', '.join(map(str, busy))} on {host} are in use by another program. "
+                "Choose others: make demo PORT=8010 SIM_PORTS=8811"
+            )
+            sys.exit(2)
         Path(settings.LOG_DIR).mkdir(parents=True, exist_ok=True)
         for key in ("data_folder_in", "processed_folder", "control_folder"):
             folder = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get(key)
@@ -52,7 +79,7 @@ class Command(BaseCommand):
         env = {**os.environ, "DJANGO_DEBUG": "1", "PYTHONUNBUFFERED": "1"}
         python = sys.executable
         commands: list[tuple[str, list[str]]] = []
-        if not options["no_simulators"] and self._simulate_available():
+        if with_simulators:
             commands.append(
                 (
                     "simulators",
@@ -68,6 +95,12 @@ class Command(BaseCommand):
                         # ones, and its clients' budgets are raised to match.
                         "--time-scale",
                         str(DEMO_TIME_SCALE),
+                        "--magento-port",
+                        str(sim_ports[0]),
+                        "--freeagent-port",
+                        str(sim_ports[1]),
+                        "--emarsys-port",
+                        str(sim_ports[2]),
                     ],
                 )
             )
@@ -95,6 +128,8 @@ class Command(BaseCommand):
         procs: list[tuple[str, subprocess.Popen[bytes]]] = []
         signal.signal(signal.SIGTERM, _interrupt)
         base = Path(settings.BASE_DIR)
+        url = f"http://{host}:{options['port']}/admin/"
+        _demo_file().write_text(json.dumps({"pid": os.getpid(), "url": url}))
         try:
             for name, cmd in commands:
                 log = (Path(settings.LOG_DIR) / f"demo-{name}.log").open("ab")
@@ -103,7 +138,6 @@ class Command(BaseCommand):
                 )
                 if name == "simulators":
                     self._wait_for_file(Path(settings.VAR_DIR) / "simulators.json")
-            url = f"http://{host}:{options['port']}/admin/"
             self.stdout.write(
                 self.style.SUCCESS("\nContact Sync is running.\n")
                 + f"  Admin:    {url}\n"
@@ -132,6 +166,7 @@ class Command(BaseCommand):
                     proc.wait(timeout=20)
                 except subprocess.TimeoutExpired:
                     proc.kill()
+            _demo_file().unlink(missing_ok=True)
             self.stdout.write("Stopped.")
 
     def _admin_user(self) -> tuple[str, str]:
@@ -158,6 +193,30 @@ class Command(BaseCommand):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and not path.exists():
             time.sleep(0.2)
+
+
+def _demo_file() -> Path:
+    return Path(settings.VAR_DIR) / "demo.json"
+
+
+def _running_demo() -> dict[str, Any] | None:
+    """The demo of this checkout that is still running, if one is."""
+    try:
+        running = json.loads(_demo_file().read_text())
+        pid = int(running["pid"])
+        os.kill(pid, 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None  # none, or it died without cleaning up
+    return {"pid": pid, "url": str(running.get("url", ""))}
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def _interrupt(signum: int, frame: Any) -> None:
