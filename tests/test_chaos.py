@@ -19,7 +19,7 @@ from datetime import timedelta
 import pytest
 import requests
 
-from connectors.simulate import start_simulators
+from connectors.simulators.serve import start_simulators
 from contacts.models import ContactEntity
 from profiles.models import Profile, QueueStatus, Run, RunEvent, RunStatus, RunTrigger
 from profiles.services import runs

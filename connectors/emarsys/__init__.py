@@ -1,4 +1,6 @@
-"""Emarsys Suite API v2 connector: client, authentication and simulator."""
+"""Emarsys Suite API v2 connector: client and authentication.
+
+Its simulator is a test double: :mod:`connectors.simulators.emarsys`."""
 
 from connectors.emarsys.auth import OAuth2ClientCredentials, WsseAuth, wsse_digest, wsse_header
 from connectors.emarsys.client import EmarsysClient

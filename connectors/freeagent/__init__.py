@@ -1,4 +1,6 @@
-"""FreeAgent API v2: OAuth tokens, the contacts client, country names and a simulator."""
+"""FreeAgent API v2: OAuth tokens, the contacts client, country names.
+
+Its simulator is a test double: :mod:`connectors.simulators.freeagent`."""
 
 from .auth import (
     PRODUCTION_URL,

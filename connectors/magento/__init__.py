@@ -1,4 +1,6 @@
-"""Magento 2 connector: REST client, subscriber sources, demo seed and simulator."""
+"""Magento 2 connector: REST client and subscriber sources.
+
+Its simulator and the demo store are test doubles: :mod:`connectors.simulators.magento`."""
 
 from connectors.magento.auth import BearerAuth, OAuth1Signer, encode_query
 from connectors.magento.client import KeysetPager, MagentoClient

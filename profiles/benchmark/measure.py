@@ -15,7 +15,7 @@ from typing import Any
 
 from django.db import connection
 
-from connectors.simulate import SimulatorSet
+from connectors.simulators.serve import SimulatorSet
 from profiles.models import Profile, Run
 
 

@@ -22,7 +22,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import CommandError
 
-from connectors.simulate import start_simulators
+from connectors.simulators.serve import start_simulators
 from profiles.models import Client, Profile, Run, RunStatus, RunTrigger
 from profiles.services import runs
 from profiles.services.demo import demo_config

@@ -9,7 +9,7 @@ from connectors.emarsys.auth import OAuth2ClientCredentials, WsseAuth
 from connectors.emarsys.client import EmarsysClient
 from connectors.freeagent.client import FreeAgentClient
 from connectors.magento.client import MagentoClient
-from connectors.simulate import start_simulators
+from connectors.simulators.serve import start_simulators
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import requests
 
-from connectors.simulate import SimulatorSet, start_simulators
+from connectors.simulators.serve import SimulatorSet, start_simulators
 from profiles.models import Client, Profile
 from tests.simclients import freeagent_client_for, magento_client_for
 

@@ -31,7 +31,7 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-from connectors.simulate import start_simulators
+from connectors.simulators.serve import start_simulators
 from profiles.models import Client, Profile, Run, RunStatus, RunTrigger
 from profiles.services.config import config_load
 from profiles.services.demo import demo_config

@@ -134,7 +134,7 @@ def test_dump_writes_no_secret_and_round_trips(config_file, monkeypatch):
 
 
 def test_demo_config_points_at_the_simulators_and_loads(monkeypatch):
-    from connectors.simulate import start_simulators
+    from connectors.simulators.serve import start_simulators
     from profiles.services.demo import demo_config_load
 
     sims = start_simulators(magento_port=0, freeagent_port=0, emarsys_port=0)

@@ -9,7 +9,7 @@ import pytest
 import requests
 from django.contrib.auth.models import Permission, User
 
-from connectors.simulate import SimulatorSet, start_simulators
+from connectors.simulators.serve import SimulatorSet, start_simulators
 from profiles.models import Client, ClientType, Environment
 from tests.simclients import emarsys_client_for, freeagent_client_for, magento_client_for
 

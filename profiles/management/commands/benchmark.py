@@ -22,7 +22,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 
-from connectors.simulate import SimulatorSet, start_simulators
+from connectors.simulators.serve import SimulatorSet, start_simulators
 from profiles import registry
 from profiles.benchmark.floor import FLOORS
 from profiles.benchmark.measure import RequestLog, figures, queries_counted

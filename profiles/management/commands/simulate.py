@@ -11,8 +11,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from connectors.simkit import LOOPBACK
-from connectors.simulate import start_simulators
+from connectors.simulators.kit import LOOPBACK
+from connectors.simulators.serve import start_simulators
 
 
 class Command(BaseCommand):

@@ -11,8 +11,8 @@ import pytest
 import requests
 
 from connectors.emarsys import EmarsysClient, OAuth2ClientCredentials, WsseAuth
-from connectors.emarsys.simulator import EmarsysSimulator, create_app
-from connectors.simkit import RunningServer, serve
+from connectors.simulators.emarsys.app import EmarsysSimulator, create_app
+from connectors.simulators.kit import RunningServer, serve
 
 RECORDED = Path(__file__).resolve().parents[2] / "fixtures" / "recorded" / "emarsys"
 BASE = "https://api.emarsys.test/api/v2"

@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from connectors.emarsys import EmarsysClient, WsseAuth, reply_code_of
-from connectors.emarsys.simulator import create_app
 from connectors.errors import RateLimited, ValidationError
 from connectors.http import call_with_retries
-from connectors.simkit import serve
+from connectors.simulators.emarsys.app import create_app
+from connectors.simulators.kit import serve
 from tests.connectors.windows import wait_for_fresh_window
 
 from .conftest import sim_contacts, sim_post

@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from connectors.emarsys.auth import utc_timestamp, wsse_header
-from connectors.emarsys.sim_data import SYSTEM_FIELDS
+from connectors.simulators.emarsys.data import SYSTEM_FIELDS
 
 from .conftest import load, sim_post
 

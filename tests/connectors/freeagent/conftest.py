@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from connectors.freeagent.simulator import FreeAgentSimulator, create_app
-from connectors.simkit import Faults, RunningServer, serve
+from connectors.simulators.freeagent.app import FreeAgentSimulator, create_app
+from connectors.simulators.kit import Faults, RunningServer, serve
 
 RECORDED = Path(__file__).resolve().parents[2] / "fixtures" / "recorded" / "freeagent"
 
@@ -22,7 +22,7 @@ def load_recording(name: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def _shared() -> Iterator[tuple[FreeAgentSimulator, RunningServer]]:
-    # One server for the session: stopping a simkit server takes ~0.5 s (its poll interval).
+    # One server for the session: stopping a simulator server takes ~0.5 s (its poll interval).
     # A 100x faster clock keeps the 60 s windows of the rate limiter test-sized.
     app = create_app(time_scale=0.01)
     with serve(app) as running:

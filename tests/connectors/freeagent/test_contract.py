@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import requests
 
-from connectors.freeagent.simulator import FreeAgentSimulator
-from connectors.simkit import RunningServer
+from connectors.simulators.freeagent.app import FreeAgentSimulator
+from connectors.simulators.kit import RunningServer
 
 from .conftest import load_recording
 

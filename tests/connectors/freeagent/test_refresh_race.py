@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from connectors.freeagent.auth import TokenState
-from connectors.freeagent.simulator import FreeAgentSimulator
+from connectors.simulators.freeagent.app import FreeAgentSimulator
 
 from ._race_worker import worker
 

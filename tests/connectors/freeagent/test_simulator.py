@@ -13,8 +13,8 @@ from connectors.errors import AuthError, NotFound, RateLimited, ValidationError
 from connectors.freeagent.auth import FreeAgentOAuth, TokenManager, TokenState
 from connectors.freeagent.client import FreeAgentClient, contact_id
 from connectors.freeagent.countries import country_kept, country_name
-from connectors.freeagent.simulator import FreeAgentSimulator, create_app
-from connectors.simkit import RunningServer, serve
+from connectors.simulators.freeagent.app import FreeAgentSimulator, create_app
+from connectors.simulators.kit import RunningServer, serve
 from tests.connectors.windows import wait_for_fresh_window
 
 

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 
 from connectors.magento.client import MagentoClient
-from connectors.magento.simulator import MagentoSimulator, create_app
-from connectors.simkit import RunningServer, serve
+from connectors.simulators.kit import RunningServer, serve
+from connectors.simulators.magento.app import MagentoSimulator, create_app
 
 
 @pytest.fixture

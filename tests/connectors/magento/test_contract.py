@@ -8,9 +8,9 @@ import requests
 
 from connectors.magento.client import MagentoClient
 from connectors.magento.criteria import SearchCriteria
-from connectors.magento.seed import generate
-from connectors.magento.simulator import MagentoSimulator
-from connectors.simkit import RunningServer
+from connectors.simulators.kit import RunningServer
+from connectors.simulators.magento.app import MagentoSimulator
+from connectors.simulators.magento.seed import generate
 from tests.connectors.magento.recordings import load_recording
 from tests.connectors.magento.swagger import validate
 

@@ -10,8 +10,8 @@ from connectors.errors import TransientError, ValidationError
 from connectors.magento.auth import BearerAuth
 from connectors.magento.client import MagentoClient
 from connectors.magento.normalise import error_text, guest_from_order, render_message
-from connectors.magento.simulator import MagentoSimulator
-from connectors.simkit import RunningServer
+from connectors.simulators.kit import RunningServer
+from connectors.simulators.magento.app import MagentoSimulator
 
 
 def test_guest_buyers_from_the_simulator(client: MagentoClient, sim: MagentoSimulator) -> None:

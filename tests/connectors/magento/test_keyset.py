@@ -10,8 +10,8 @@ import requests
 from connectors.errors import ConnectorError
 from connectors.magento.client import KeysetPager, MagentoClient
 from connectors.magento.criteria import SearchCriteria
-from connectors.magento.simulator import MagentoSimulator
-from connectors.simkit import RunningServer
+from connectors.simulators.kit import RunningServer
+from connectors.simulators.magento.app import MagentoSimulator
 
 
 def touch(server: RunningServer, customer_id: int, **fields: Any) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from connectors.magento.seed import generate
+from connectors.simulators.magento.seed import generate
 
 POSTCODES = {
     "GB": r"[A-Z]{1,2}\d{1,2}[A-Z]? \d[A-Z]{2}",

@@ -11,8 +11,8 @@ from connectors.errors import AuthError, NotFound, RateLimited, TransientError, 
 from connectors.magento.auth import BearerAuth, OAuth1Signer
 from connectors.magento.client import MagentoClient
 from connectors.magento.criteria import Filter, SearchCriteria
-from connectors.magento.simulator import MagentoSimulator, create_app
-from connectors.simkit import Faults, RunningServer, serve
+from connectors.simulators.kit import Faults, RunningServer, serve
+from connectors.simulators.magento.app import MagentoSimulator, create_app
 from tests.connectors.windows import wait_for_fresh_window
 
 

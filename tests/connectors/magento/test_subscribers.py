@@ -11,13 +11,13 @@ import pytest
 
 from connectors.errors import ConfigurationError
 from connectors.magento.client import MagentoClient
-from connectors.magento.simulator import MagentoSimulator
 from connectors.magento.subscribers import (
     CustomerFlagSource,
     RestRouteSource,
     SqlSource,
     parse_mysql_dsn,
 )
+from connectors.simulators.magento.app import MagentoSimulator
 
 DSN = os.environ.get("MAGENTO_TEST_MYSQL_DSN", "mysql://root@127.0.0.1:3306/test")
 KEYS = {"subscriber_id", "email", "status", "customer_id", "store_id", "change_status_at"}

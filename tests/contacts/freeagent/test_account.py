@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from connectors.freeagent import simdata
+from connectors.simulators.freeagent import data as simdata
 from contacts.models import ContactEntity, RemoteContact
 from profiles.models import Run, RunStatus, RunTrigger
 from profiles.services import runs

@@ -12,7 +12,7 @@ import pytest
 from billiard.exceptions import SoftTimeLimitExceeded
 from django.db import connection
 
-from connectors.simkit import FixedWindow
+from connectors.simulators.kit import FixedWindow
 from contacts.models import ContactEntity
 from profiles.models import QueueStatus, Run, RunStatus, RunTrigger
 from profiles.services import runs

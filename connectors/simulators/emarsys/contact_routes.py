@@ -11,8 +11,8 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
-from connectors.emarsys.sim_contacts import ContactStore, ItemFailure, SimContact, key_text
-from connectors.simkit import Request, Response
+from connectors.simulators.emarsys.contacts import ContactStore, ItemFailure, SimContact, key_text
+from connectors.simulators.kit import Request, Response
 
 MAX_BATCH = 1000
 MAX_PUT_BYTES = 8 * 1024 * 1024

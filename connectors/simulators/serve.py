@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from connectors.emarsys import simulator as emarsys_sim
-from connectors.freeagent import simulator as freeagent_sim
-from connectors.magento import simulator as magento_sim
-from connectors.simkit import Faults, RunningServer, serve
+from connectors.simulators.emarsys import app as emarsys_sim
+from connectors.simulators.freeagent import app as freeagent_sim
+from connectors.simulators.kit import Faults, RunningServer, serve
+from connectors.simulators.magento import app as magento_sim
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 ``GET customers/search``, ``GET|PUT|DELETE customers/{id}`` (PUT bumps ``updated_at`` and
 writes ``extension_attributes.is_subscribed`` to the subscriber table), ``GET orders`` and
-``GET orders/{id}``; searches run through :mod:`.simsearch`.
+``GET orders/{id}``; searches run through :mod:`.search`.
 """
 
 from __future__ import annotations
@@ -10,9 +10,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from connectors.magento.simconfig import ConfigRoutes
-from connectors.magento.simsearch import apply_fields, parse_criteria, parse_fields, run_search
-from connectors.simkit import Request, Response
+from connectors.simulators.kit import Request, Response
+from connectors.simulators.magento.config import ConfigRoutes
+from connectors.simulators.magento.search import (
+    apply_fields,
+    parse_criteria,
+    parse_fields,
+    run_search,
+)
 
 _CUSTOMER_FIELDS = {"entity_id": "id"}
 _BILLING_FIELDS = {

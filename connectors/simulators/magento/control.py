@@ -21,10 +21,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from connectors.magento import seed_store
-from connectors.magento.seed import TIME_FORMAT, Factory
-from connectors.magento.simauth import IntegrationAuth
-from connectors.simkit import Request, Response, SimApp
+from connectors.simulators.kit import Request, Response, SimApp
+from connectors.simulators.magento import seed_store
+from connectors.simulators.magento.auth import IntegrationAuth
+from connectors.simulators.magento.seed import TIME_FORMAT, Factory
 
 _BAD_STATUS = {"message": "Invalid subscriber status %1", "parameters": []}
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from .client import LOCALES as CLIENT_LOCALES
-from .countries import is_freeagent_country
-from .fields import BOOL_FIELDS, INT_FIELDS, WRITABLE
+from connectors.freeagent.client import LOCALES as CLIENT_LOCALES
+from connectors.freeagent.countries import is_freeagent_country
+from connectors.freeagent.fields import BOOL_FIELDS, INT_FIELDS, WRITABLE
 
 # Key order of a live contact (recordings), with the documented optional keys slotted in.
 ORDER = (

@@ -16,7 +16,7 @@ import time
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from connectors.simkit import Request, Response
+from connectors.simulators.kit import Request, Response
 
 CLIENT_ID = "sim-freeagent-client-id"
 CLIENT_SECRET = "sim-freeagent-client-secret"

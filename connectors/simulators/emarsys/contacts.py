@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from connectors.emarsys.sim_data import CHOICE_TYPES, CHOICES, DATE_TYPES, FieldDef
+from connectors.simulators.emarsys.data import CHOICE_TYPES, CHOICES, DATE_TYPES, FieldDef
 
 EMAIL = 3
 OPT_IN = 31

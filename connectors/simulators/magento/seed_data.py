@@ -1,4 +1,4 @@
-"""Static tables behind :mod:`connectors.magento.seed`: names, places, formats per country.
+"""Static tables behind :mod:`.seed`: names, places, formats per country.
 
 Region ids follow Magento's ``directory_country_region`` data where the country has a
 region list (DE, AT, ES, IT, FR); countries without one get ``region_id`` 0 and free text.

@@ -9,9 +9,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from connectors.emarsys.sim_contact_routes import errors_json, fail, ok
-from connectors.emarsys.sim_contacts import ContactStore, SimContact, key_text
-from connectors.simkit import Request, Response
+from connectors.simulators.emarsys.contact_routes import errors_json, fail, ok
+from connectors.simulators.emarsys.contacts import ContactStore, SimContact, key_text
+from connectors.simulators.kit import Request, Response
 
 MAX_EXTERNAL_IDS = 10_000
 _VIENNA = ZoneInfo("Europe/Vienna")

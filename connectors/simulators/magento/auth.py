@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, unquote
 
-from connectors.simkit import Request
+from connectors.simulators.kit import Request
 
 NOT_AUTHORIZED = "The consumer isn't authorized to access %resources."
 

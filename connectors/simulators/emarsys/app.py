@@ -20,10 +20,10 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl
 
-from connectors.emarsys.sim_auth import Authenticator, AuthFailed
-from connectors.emarsys.sim_contact_routes import ContactRoutesMixin, fail, ok
-from connectors.emarsys.sim_contacts import ContactStore, ItemFailure, SimContact, key_text
-from connectors.emarsys.sim_data import (
+from connectors.simulators.emarsys.auth import Authenticator, AuthFailed
+from connectors.simulators.emarsys.contact_routes import ContactRoutesMixin, fail, ok
+from connectors.simulators.emarsys.contacts import ContactStore, ItemFailure, SimContact, key_text
+from connectors.simulators.emarsys.data import (
     CHOICE_TYPES,
     CHOICES,
     CREATABLE_TYPES,
@@ -31,9 +31,9 @@ from connectors.emarsys.sim_data import (
     FieldDef,
     system_fields,
 )
-from connectors.emarsys.sim_exports import SimExport, build_export
-from connectors.emarsys.sim_lists import ListsMixin
-from connectors.simkit import Faults, FixedWindow, Request, Response, SimApp
+from connectors.simulators.emarsys.exports import SimExport, build_export
+from connectors.simulators.emarsys.lists import ListsMixin
+from connectors.simulators.kit import Faults, FixedWindow, Request, Response, SimApp
 
 API = r"/api/v[23]"
 Handler = Callable[[Request], Response]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from connectors.magento.seed_data import COUNTRIES
+from connectors.simulators.magento.seed_data import COUNTRIES
 
 WEBSITES: list[dict[str, Any]] = [
     {"id": 0, "code": "admin", "name": "Admin", "default_group_id": 0},

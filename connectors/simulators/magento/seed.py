@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from connectors.magento.seed_data import (
+from connectors.simulators.magento.seed_data import (
     COMPANY_SUFFIX,
     COMPANY_WORDS,
     COUNTRIES,
@@ -29,7 +29,7 @@ from connectors.magento.seed_data import (
     PRODUCTS,
     Country,
 )
-from connectors.magento.seed_store import STORE_VIEWS, WEBSITE_OF_STORE
+from connectors.simulators.magento.seed_store import STORE_VIEWS, WEBSITE_OF_STORE
 
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 DEFAULT_NOW = datetime(2025, 6, 1, 12, 0, 0)
@@ -403,7 +403,7 @@ def generate(
     now: datetime = DEFAULT_NOW,
 ) -> StoreSeed:
     """A whole store: ``n_customers`` customers plus guest orders and subscribers."""
-    from connectors.magento.seed_odd import add_odd_data
+    from connectors.simulators.magento.seed_odd import add_odd_data
 
     factory = Factory(seed, now=now)
     out = StoreSeed()

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from connectors.magento.seed_data import COUNTRIES, MALFORMED_EMAILS
+from connectors.simulators.magento.seed_data import COUNTRIES, MALFORMED_EMAILS
 
 if TYPE_CHECKING:
-    from connectors.magento.seed import Factory, StoreSeed
+    from connectors.simulators.magento.seed import Factory, StoreSeed
 
 LONG = "Unit 4B, The Old Granary Business Park, " * 7  # 280 characters
 
@@ -23,7 +23,7 @@ def add_odd_data(factory: Factory, out: StoreSeed, *, n_guest_orders: int | None
 def _odd_customers(factory: Factory, out: StoreSeed) -> None:
     if not out.customers:
         return
-    from connectors.magento.seed import fmt
+    from connectors.simulators.magento.seed import fmt
 
     rng = factory.rng
     next_id = max(c["id"] for c in out.customers) + 1

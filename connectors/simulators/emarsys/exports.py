@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from connectors.emarsys.sim_contacts import ContactStore, ItemFailure
+from connectors.simulators.emarsys.contacts import ContactStore, ItemFailure
 
 VIENNA = ZoneInfo("Europe/Vienna")
 NOT_EXPORTABLE = frozenset({27, 28, 29, 32, 33})

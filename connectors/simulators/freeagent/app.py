@@ -1,6 +1,6 @@
 """A faithful fake of the FreeAgent API v2 (contacts, configuration data, OAuth).
 
-Serves ``/v2/...`` as the recordings show the live sandbox does (see ``simstore`` for the
+Serves ``/v2/...`` as the recordings show the live sandbox does (see ``store`` for the
 contact rules), plus OAuth (``approve_app`` auto-approves; rotating refresh tokens; the
 previous refresh token dies immediately, which exposes refresh races), Bearer auth, and
 the documented rate limits (120/min + 3600/h per user, 5/min with ``X-RateLimit-Test``,
@@ -18,11 +18,9 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
-from connectors.simkit import Faults, FixedWindow, Request, Response, SimApp
-
-from . import simdata
-from .simauth import CLIENT_ID, CLIENT_SECRET, OAuthSimMixin, fa_error
-from .simstore import (
+from connectors.simulators.freeagent import data as simdata
+from connectors.simulators.freeagent.auth import CLIENT_ID, CLIENT_SECRET, OAuthSimMixin, fa_error
+from connectors.simulators.freeagent.store import (
     DEFAULTS,
     Contact,
     InvalidContact,
@@ -33,6 +31,7 @@ from .simstore import (
     validate,
     weak_etag,
 )
+from connectors.simulators.kit import Faults, FixedWindow, Request, Response, SimApp
 
 FIRST_CONTACT_ID = 209300
 

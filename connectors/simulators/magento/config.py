@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 import secrets
 
-from connectors.magento import seed_store
-from connectors.magento.simcontrol import ControlRoutes
-from connectors.magento.simsearch import parse_criteria, run_search
-from connectors.simkit import Request, Response
+from connectors.simulators.kit import Request, Response
+from connectors.simulators.magento import seed_store
+from connectors.simulators.magento.control import ControlRoutes
+from connectors.simulators.magento.search import parse_criteria, run_search
 
 
 class ConfigRoutes(ControlRoutes):

@@ -10,10 +10,10 @@ Serves ``/rest/<store_code>/V1/...`` and ``/rest/V1/...`` (the default store vie
   ``GET attributeMetadata/customer``, ``GET directory/countries``;
 * ``POST integration/admin/token`` (a bare JSON string token, usable as Bearer).
 
-Auth is verified for real (:mod:`.simauth`); errors are Magento's ``{message,
+Auth is verified for real (:mod:`.auth`); errors are Magento's ``{message,
 parameters}``; ``updated_at`` has one-second resolution on a controllable clock; an
 optional rate limit answers Magento's ``{"message":"Too Many Requests","trace":null}``.
-Test and demo controls live under ``/_sim/`` (:mod:`.simcontrol`).
+Test and demo controls live under ``/_sim/`` (:mod:`.control`).
 """
 
 from __future__ import annotations
@@ -22,13 +22,13 @@ import time
 from datetime import datetime, timedelta
 from typing import Any
 
-from connectors.magento import seed_store
-from connectors.magento.seed import DEFAULT_NOW, TIME_FORMAT, Factory, generate
-from connectors.magento.simauth import AuthFailure, IntegrationAuth
-from connectors.magento.simrecords import RecordRoutes
-from connectors.magento.simsearch import SearchError
-from connectors.simkit import Faults as Faults
-from connectors.simkit import FixedWindow, Request, Response
+from connectors.simulators.kit import Faults as Faults
+from connectors.simulators.kit import FixedWindow, Request, Response
+from connectors.simulators.magento import seed_store
+from connectors.simulators.magento.auth import AuthFailure, IntegrationAuth
+from connectors.simulators.magento.records import RecordRoutes
+from connectors.simulators.magento.search import SearchError
+from connectors.simulators.magento.seed import DEFAULT_NOW, TIME_FORMAT, Factory, generate
 
 PREFIX = r"/rest(?:/(?P<store>[A-Za-z0-9_]+))?/V1/"
 CUSTOMER = "Magento_Customer::customer"

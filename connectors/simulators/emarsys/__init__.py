@@ -1,0 +1,1 @@
+"""The Emarsys Suite API v2 simulator."""

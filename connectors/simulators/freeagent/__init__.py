@@ -1,0 +1,1 @@
+"""The FreeAgent API v2 simulator."""

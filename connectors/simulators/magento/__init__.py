@@ -1,0 +1,1 @@
+"""The Magento 2 REST simulator and the demo store generator (seed)."""
