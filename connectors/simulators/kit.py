@@ -270,8 +270,16 @@ class SimApp:
         return Response(200, asdict(self.faults))
 
     def _get_requests(self, request: Request) -> Response:
+        """The request log; ``?since=N``: from the N-th entry on; ``?count=1``: its length."""
+        args = request.args
         with self.lock:
-            return Response(200, list(self.request_log))
+            if args.get("count"):
+                return Response(200, {"count": len(self.request_log)})
+            try:
+                since = max(0, int(args.get("since") or 0))
+            except ValueError:
+                return Response(400, {"message": "since must be a whole number"})
+            return Response(200, self.request_log[since:])
 
     def _reset(self, request: Request) -> Response:
         self.reset()

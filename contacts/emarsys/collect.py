@@ -48,6 +48,7 @@ from contacts.services.mirror_pages import (
 )
 from profiles.models import Client, Profile, QueueStatus, Run
 from profiles.services import runs
+from profiles.services.bulk import rows_update
 from profiles.services.connections import magento_client
 
 logger = logging.getLogger("contactsync.emarsys_contact_sync")
@@ -120,10 +121,10 @@ def _force_many(profile: Profile, keys: Sequence[str], lists: Sequence[str]) -> 
             entity.last_payload_hash = ""
             entity.next_attempt_at = None
             entity.attempts = 0
-        ContactEntity.objects.bulk_update(
+        rows_update(
+            ContactEntity,
             entities,
             ["metadata", "queue_status", "last_payload_hash", "next_attempt_at", "attempts"],
-            batch_size=500,
         )
 
 

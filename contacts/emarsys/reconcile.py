@@ -44,6 +44,7 @@ from contacts.models import ContactEntity, Customer, Subscriber
 from contacts.services.entities import entities_in_chunks
 from contacts.services.mirror import source_hash, subscriber_upsert
 from profiles.models import Profile, RunTrigger
+from profiles.services.bulk import rows_update
 from profiles.services.connections import emarsys_client
 
 logger = logging.getLogger("contactsync.emarsys_contact_sync")
@@ -138,7 +139,7 @@ def _customer_flags(
             customer.raw, customer.is_subscribed = raw, flag
             customer.source_hash = source_hash(raw)
         with transaction.atomic():
-            Customer.objects.bulk_update(stale, ["raw", "is_subscribed", "source_hash"])
+            rows_update(Customer, stale, ["raw", "is_subscribed", "source_hash"])
         if stale and index is None:
             index = SubscriberIndex(store)
         for customer in stale:

@@ -20,6 +20,7 @@ from typing import Any
 from contacts.emarsys import config
 from contacts.models import ContactEntity
 from profiles.models import Profile, QueueStatus
+from profiles.services.bulk import rows_update
 
 STATE_KEY = "applied_settings"
 PAYLOAD_KEYS = ("field_mapping", "optin_map", "export_types", "shared_email", "website_priority")
@@ -123,7 +124,5 @@ def _relist(profile: Profile, kind: str, name: str) -> int:
         entity.queue_status = QueueStatus.PENDING
         entity.next_attempt_at = None
         changed.append(entity)
-    ContactEntity.objects.bulk_update(
-        changed, ["metadata", "queue_status", "next_attempt_at"], batch_size=500
-    )
+    rows_update(ContactEntity, changed, ["metadata", "queue_status", "next_attempt_at"])
     return len(changed)

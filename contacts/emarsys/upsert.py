@@ -50,7 +50,7 @@ from contacts.emarsys.mapping import EMAIL, OPT_IN, diff
 from contacts.emarsys.reevaluate import LISTED
 from contacts.models import ContactEntity, DeliveryAttempt
 from profiles.pipeline import Outcome, WorkItem
-from profiles.services.bulk import rows_insert
+from profiles.services.bulk import rows_insert, rows_update
 
 logger = logging.getLogger("contactsync.emarsys_contact_sync")
 
@@ -197,7 +197,7 @@ class Upserter(Resolution, ListAdds, ConsentCalls):
             if written and item.remote_id and item.entity.remote_id != item.remote_id:
                 item.entity.remote_id = item.remote_id
                 linked.append(item.entity)
-        ContactEntity.objects.bulk_update(linked, ["remote_id"], batch_size=500)
+        rows_update(ContactEntity, linked, ["remote_id"])
 
     # -- sending ---------------------------------------------------------------------------------
 
@@ -376,4 +376,4 @@ class Upserter(Resolution, ListAdds, ConsentCalls):
             if metadata != before:
                 item.entity.metadata = metadata
                 changed.append(item.entity)
-        ContactEntity.objects.bulk_update(changed, ["metadata"], batch_size=500)
+        rows_update(ContactEntity, changed, ["metadata"])

@@ -12,10 +12,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
+import requests
 from django.db import connection
 
-from connectors.simulators.serve import SimulatorSet
 from profiles.models import Profile, Run
 
 
@@ -51,30 +52,37 @@ def queries_counted() -> Iterator[QueryLog]:
 
 
 class RequestLog:
-    """The requests the simulators served since :meth:`mark` (method and route)."""
+    """The requests the simulators served since :meth:`mark` (method and route), read
+    from their ``/_sim/requests`` log over HTTP (they may run in another process)."""
 
-    def __init__(self, sims: SimulatorSet) -> None:
-        self.sims = sims
+    NAMES = ("magento", "freeagent", "emarsys")
+
+    def __init__(self, described: dict[str, Any]) -> None:
+        self.urls = {name: _origin(described[name]["base_url"]) for name in self.NAMES}
+        self.session = requests.Session()
         self.start: dict[str, int] = {}
 
-    def _logs(self) -> dict[str, list[dict[str, Any]]]:
-        return {
-            "magento": self.sims.magento.app.request_log,
-            "freeagent": self.sims.freeagent.app.request_log,
-            "emarsys": self.sims.emarsys.app.request_log,
-        }
+    def _get(self, name: str, **params: Any) -> Any:
+        answer = self.session.get(f"{self.urls[name]}/_sim/requests", params=params, timeout=60)
+        answer.raise_for_status()
+        return answer.json()
 
     def mark(self) -> None:
-        self.start = {name: len(log) for name, log in self._logs().items()}
+        self.start = {name: int(self._get(name, count=1)["count"]) for name in self.NAMES}
 
     def since_mark(self) -> dict[str, Counter[str]]:
         served: dict[str, Counter[str]] = {}
-        for name, log in self._logs().items():
+        for name in self.NAMES:
             counts: Counter[str] = Counter()
-            for entry in log[self.start.get(name, 0) :]:
+            for entry in self._get(name, since=self.start.get(name, 0)):
                 counts[f"{entry['method']} {_route(entry['path'])}"] += 1
             served[name] = counts
         return served
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _route(path: str) -> str:

@@ -154,3 +154,18 @@ def test_a_second_demo_changes_nothing_and_ports_are_options(tmp_path: Path) -> 
             break
         time.sleep(0.2)
     assert leftover == ""
+
+
+@pytest.mark.django_db
+def test_a_later_demo_start_keeps_the_admin_password() -> None:
+    from django.contrib.auth import get_user_model
+
+    from profiles.management.commands.demo import Command
+
+    username, first = Command()._admin_user()
+    user = get_user_model().objects.get(username=username)
+    assert user.check_password(first)
+    _, again = Command()._admin_user()
+    user.refresh_from_db()
+    assert user.check_password(first)  # unchanged: nobody is logged out
+    assert "changepassword" in again

@@ -1,7 +1,8 @@
 """`python manage.py benchmark` — what a first sync costs, as a ratio to the bare-HTTP floor.
 
-Starts the simulators in this process with N generated customers and rate limits out of
-the way (their windows shrunk, our budgets raised to match), creates throwaway
+Starts the simulators in a process of their own (as a remote API is: their CPU and memory
+are not ours) with N generated customers and rate limits out of the way (their windows
+shrunk, our budgets raised to match), creates throwaway
 ``benchmark-*`` clients and profiles, runs a first export and an unchanged re-run of each
 profile type in the foreground, then the same necessary requests with no database (the
 floor, against fresh simulators), prints the figures, and deletes what it created. Speed
@@ -22,11 +23,11 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 
-from connectors.simulators.serve import SimulatorSet, start_simulators
 from profiles import registry
 from profiles.benchmark.floor import FLOORS
 from profiles.benchmark.measure import RequestLog, figures, queries_counted
 from profiles.benchmark.real_limits import freeagent_at_real_limits
+from profiles.benchmark.simprocess import SimulatorProcess
 from profiles.models import Client, Profile, RunTrigger
 from profiles.services import runs
 from profiles.services.demo import demo_config
@@ -116,7 +117,7 @@ class Command(BaseCommand):
         sims = _simulators(customers)
         results: list[dict[str, Any]] = []
         try:
-            requests_served = RequestLog(sims)
+            requests_served = RequestLog(sims.describe())
             for profile in self._setup(sims.describe(), types, batch):
                 for phase in ("first sync", "unchanged re-run"):
                     requests_served.mark()
@@ -130,8 +131,11 @@ class Command(BaseCommand):
                         figures(profile, phase, run, seconds, queries, requests_served.since_mark())
                     )
         finally:
+            simulators_rss = sims.peak_rss_mb()
             sims.stop()
             self._cleanup()
+        for row in results:
+            row["simulators_peak_rss_mb"] = round(simulators_rss, 1)
         return results
 
     def _setup(self, sims: dict[str, Any], types: list[str], batch: int | None) -> list[Profile]:
@@ -189,7 +193,8 @@ class Command(BaseCommand):
                 f"{row['type']:<25} {row['phase']:<16} {row['contacts']:>6} contacts "
                 f"{row['seconds']:>8.2f}s {row['per_second']:>7.1f}/s  created {row['created']:>5} "
                 f"updated {row['updated']:>4} unchanged {row['unchanged']:>5} "
-                f"failed {row['failed']:>3}  peak RSS {row['peak_rss_mb']:.0f} MB"
+                f"failed {row['failed']:>3}  peak RSS {row['peak_rss_mb']:.0f} MB "
+                f"(simulators: {row['simulators_peak_rss_mb']:.0f} MB, their own process)"
             )
             self.stdout.write(line)
             self.stdout.write(
@@ -234,11 +239,5 @@ class Command(BaseCommand):
             raise CommandError(f"the benchmark on {wanted} exited with {result.returncode}")
 
 
-def _simulators(customers: int) -> SimulatorSet:
-    return start_simulators(
-        magento_port=0,
-        freeagent_port=0,
-        emarsys_port=0,
-        seed_customers=customers,
-        time_scale=0.001,
-    )
+def _simulators(customers: int) -> SimulatorProcess:
+    return SimulatorProcess(customers, time_scale=0.001)

@@ -1,6 +1,7 @@
 """`python manage.py demo` — the product on its embedded default, in one command.
 
-Migrates the SQLite database, creates (or resets) an admin user and prints its password,
+Migrates the SQLite database, creates an admin user at the first start and prints its
+password (later starts keep it),
 then runs the web server and a Celery worker with embedded beat (filesystem broker) — and,
 when the simulators are available, the API simulators with a seeded store — until Ctrl-C.
 A second demo of the same checkout (var/demo.json names the running one) says where the
@@ -170,12 +171,19 @@ class Command(BaseCommand):
             self.stdout.write("Stopped.")
 
     def _admin_user(self) -> tuple[str, str]:
+        """The demo's admin: made (with a new password, printed once) at the first start;
+        later starts keep it, so nobody signed in is logged out."""
         user_model = get_user_model()
         username = "admin"
+        user = user_model.objects.filter(username=username).first()
+        if user is not None and user.is_superuser and user.has_usable_password():
+            return username, (
+                "as printed at the first start (set a new one: "
+                ".venv/bin/contactsync changepassword admin)"
+            )
         password = secrets.token_urlsafe(12)
-        user, _ = user_model.objects.get_or_create(
-            username=username, defaults={"email": "admin@example.com"}
-        )
+        if user is None:
+            user = user_model(username=username, email="admin@example.com")
         user.is_staff = True
         user.is_superuser = True
         user.set_password(password)
