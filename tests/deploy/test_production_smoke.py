@@ -35,6 +35,7 @@ from connectors.simulators.serve import start_simulators
 from profiles.models import Client, Profile, Run, RunStatus, RunTrigger
 from profiles.services.config import config_load
 from profiles.services.demo import demo_config
+from tests.processes import session_leftovers
 
 pytestmark = [
     pytest.mark.postgres,
@@ -164,16 +165,7 @@ class Topology:
                 proc.wait(timeout=40)
         left = {}
         for name, proc in self.procs.items():
-            for _ in range(50):
-                out = subprocess.run(
-                    ["ps", "-o", "pid=,args=", "-s", str(proc.pid)],
-                    capture_output=True,
-                    text=True,
-                    check=False,
-                ).stdout.strip()
-                if not out:
-                    break
-                time.sleep(0.2)
+            out = session_leftovers(proc.pid)
             if out:
                 left[name] = out
                 os.killpg(proc.pid, signal.SIGKILL)

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.processes import session_leftovers
+
 pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
@@ -142,17 +144,7 @@ def test_a_second_demo_changes_nothing_and_ports_are_options(tmp_path: Path) -> 
             raise
     assert not (var / "demo.json").exists()
     # Nothing of the demo is left behind (its worker's children take a moment to exit).
-    leftover = ""
-    for _ in range(50):
-        leftover = subprocess.run(
-            ["ps", "-o", "pid=,stat=,args=", "-s", str(first.pid)],
-            capture_output=True,
-            text=True,
-            check=False,
-        ).stdout.strip()
-        if not leftover:
-            break
-        time.sleep(0.2)
+    leftover = session_leftovers(first.pid)
     assert leftover == ""
 
 
