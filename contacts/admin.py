@@ -29,6 +29,13 @@ class ReadOnlyAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def get_actions(self, request: HttpRequest) -> dict[str, Any]:
+        # No "Delete selected": the next collection would write them again. (Deleting
+        # stays allowed, so deleting a client still removes its mirror with it.)
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
 
 @admin.register(Customer)
 class CustomerAdmin(ReadOnlyAdmin):
