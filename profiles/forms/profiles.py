@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 from django import forms
 from django.contrib.admin.widgets import AdminRadioSelect
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.core.validators import MinValueValidator
 
 from profiles import registry
 from profiles.models import Client, ClientType, Profile
@@ -135,6 +136,15 @@ class ProfileForm(forms.ModelForm):
         if not self.instance.pk and ptype is not None and not self.instance.settings:
             self.instance.settings = ptype.default_settings()
         self._init_sharing()
+        batch = self.fields.get("process_batch_size")
+        if batch is not None:  # one bound, one message: 0 and -5 both "at least 1"
+            batch.min_value = 1  # type: ignore[attr-defined]
+            batch.validators = [
+                v
+                for v in batch.validators
+                if not isinstance(v, MinValueValidator) or v.limit_value == 1
+            ]
+            batch.widget.attrs["min"] = 1
         if ptype is not None:
             for name in ptype.unused_fields:
                 self.fields.pop(name, None)  # no effect for this type: not shown

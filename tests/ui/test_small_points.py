@@ -38,3 +38,12 @@ def test_deleting_a_store_still_removes_its_mirror(admin_client):
     done = admin_client.post(url, {"post": "yes"})
     assert done.status_code == 302
     assert not Customer.objects.filter(store_id=store.pk).exists()
+
+
+@pytest.mark.parametrize("value", ["0", "-5"])
+def test_batch_size_below_one_has_one_message(value):
+    from profiles.forms.profiles import profile_form_class
+
+    form = profile_form_class("freeagent_contact_export")(data={"process_batch_size": value})
+    form.is_valid()
+    assert form.errors["process_batch_size"] == ["Ensure this value is greater than or equal to 1."]
