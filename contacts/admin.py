@@ -90,7 +90,7 @@ class ContactEntityAdmin(ButtonUrlsMixin, admin.ModelAdmin):
         "status_chip",
         "queue_chip",
         "message_text",
-        "attempts",
+        "failed_attempts",
         "processed",
         "profile",
     ]
@@ -167,6 +167,11 @@ class ContactEntityAdmin(ButtonUrlsMixin, admin.ModelAdmin):
     @admin.display(description="Queue", ordering="queue_status")
     def queue_chip(self, obj: ContactEntity) -> str:
         return chip(f"q-{obj.queue_status}", obj.get_queue_status_display())
+
+    @admin.display(description="Failed attempts", ordering="attempts")
+    def failed_attempts(self, obj: ContactEntity) -> int:
+        """Failed tries since the last success (a delivery attempt that worked is not one)."""
+        return obj.attempts
 
     @admin.display(description="Message")
     def message_text(self, obj: ContactEntity) -> str:

@@ -81,6 +81,10 @@ def test_explain_page_shows_source_payload_remote_and_attempts(admin_client, exp
     assert attempt is not None
     assert str(attempt.http_status) in text
     assert "Dry run this contact" in text
+    # The create that worked is a delivery attempt, not a failed one.
+    assert "failed attempts since the last success 0" in text
+    listing = admin_client.get(reverse("admin:contacts_contactentity_changelist")).content
+    assert b"Failed attempts" in listing
 
 
 def test_explain_dry_run_of_one_contact_shows_it_even_when_complete(admin_client, exported):
