@@ -20,9 +20,13 @@ from django.db import models
 
 from profiles import registry
 from profiles.models import Client, ClientType, Environment, Profile
+from profiles.services.client_rules import (
+    EMARSYS_DEFAULT_BASE_URL,
+    base_url_problem,
+    store_code_problem,
+)
 from profiles.services.pause import client_accepted
 
-EMARSYS_DEFAULT_BASE_URL = "https://api.emarsys.net/api/v2"
 PREFIX = "cred_"
 RETYPE_SECRET = "Re-enter the secret when changing the URL it is sent to."
 
@@ -100,6 +104,20 @@ class ClientForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         data: dict[str, Any] = super().clean() or {}
+        if "base_url" in self.fields and "base_url" not in self.errors:
+            problem = base_url_problem(
+                self.client_type,
+                str(data.get("environment") or self.instance.environment),
+                str(data.get("base_url") or ""),
+            )
+            if problem:
+                self.add_error("base_url", problem[0].upper() + problem[1:])
+        if "store_code" in self.fields and self.client_type == ClientType.MAGENTO:
+            problem = store_code_problem(str(data.get("store_code") or ""))
+            if problem:
+                self.add_error("store_code", problem[0].upper() + problem[1:])
+        if any(name in self.errors for name in self.destination_fields):
+            return data  # the address is wrong: that is the one thing to say
         merged = self.merged_credentials(data)
         stored = self.stored_credentials()
         for key in self.required_keys.get(self.method(data), ()):

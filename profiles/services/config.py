@@ -27,6 +27,7 @@ from profiles.models import (
     Profile,
     SchedulePreset,
 )
+from profiles.services.client_rules import base_url_problem, store_code_problem
 from profiles.services.pause import client_accepted
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
@@ -175,6 +176,11 @@ def _client_fields(data: dict[str, Any], path: str, errors: list[str]) -> dict[s
     values["environment"] = env or Environment.PRODUCTION
     if values["environment"] not in Environment.values:
         errors.append(f"{path}.environment: must be one of {', '.join(Environment.values)}")
+    problem = base_url_problem(ctype, values["environment"], values["base_url"])
+    if problem:
+        errors.append(f"{path}.base_url: {problem}")
+    if ctype == ClientType.MAGENTO and (problem := store_code_problem(values["store_code"])):
+        errors.append(f"{path}.store_code: {problem}")
     values["credentials"] = auth
     return values
 

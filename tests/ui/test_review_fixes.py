@@ -54,7 +54,7 @@ def _emarsys_data(**overrides):
 
 @pytest.mark.parametrize(
     "change",
-    [{"cred_token_url": "https://evil.example/token"}, {"base_url": "https://evil.example/v2"}],
+    [{"cred_token_url": "https://evil.example/token"}, {"base_url": "https://evil.example/api/v2"}],
 )
 def test_emarsys_destination_change_needs_the_secret_again(client, change):
     em = _emarsys_oauth()
@@ -87,7 +87,7 @@ def test_emarsys_wsse_base_url_change_needs_the_api_secret(admin_client, planted
     em = planted_clients["emarsys"]
     url = reverse("admin:profiles_client_change", args=[em.pk])
     data = _emarsys_data(
-        name=em.name, base_url="https://evil.example/v2", cred_method="wsse", cred_username="u"
+        name=em.name, base_url="https://evil.example/api/v2", cred_method="wsse", cred_username="u"
     )
     response = admin_client.post(url, data)
     assert _errors(response)["cred_secret"] == [RETYPE_SECRET]

@@ -47,3 +47,57 @@ def test_batch_size_below_one_has_one_message(value):
     form = profile_form_class("freeagent_contact_export")(data={"process_batch_size": value})
     form.is_valid()
     assert form.errors["process_batch_size"] == ["Ensure this value is greater than or equal to 1."]
+
+
+@pytest.mark.parametrize(
+    ("client_type", "fields", "field", "needle"),
+    [
+        (
+            "magento",
+            {"base_url": "https://shop.example.com", "store_code": "bad code!"},
+            "store_code",
+            "letters, digits and _",
+        ),
+        (
+            "magento",
+            {"base_url": "ftp://shop.example.com", "store_code": "default"},
+            "base_url",
+            "http(s) address",
+        ),
+        (
+            "freeagent",
+            {"environment": "custom", "base_url": "https://api.freeagent.com/v1"},
+            "base_url",
+            "ends in /v2",
+        ),
+        ("emarsys", {"base_url": "https://api.emarsys.net/"}, "base_url", "ends in /api/v2"),
+    ],
+)
+def test_client_addresses_that_would_fail_later_are_refused(client_type, fields, field, needle):
+    from profiles.forms.clients import CLIENT_FORMS
+    from profiles.services.config import ConfigError, config_load
+
+    form = CLIENT_FORMS[client_type](data={"name": "x", "type": client_type, **fields})
+    assert not form.is_valid()
+    assert any(needle in e for e in form.errors[field])
+    with pytest.raises(ConfigError) as caught:
+        config_load({"clients": [{"name": "x", "type": client_type, **fields, "auth": {}}]})
+    assert any(f"clients[0].{field}: " in e and needle in e for e in caught.value.errors)
+
+
+def test_a_bad_url_is_one_error_not_three_retype_secrets(admin_client):
+    from profiles.forms.clients import CLIENT_FORMS
+
+    store = Client.objects.create(
+        name="Shop",
+        type="magento",
+        base_url="https://shop.example.com",
+        credentials={"consumer_secret": "s", "access_token_secret": "t"},
+    )
+    form = CLIENT_FORMS["magento"](
+        instance=store, data={"name": "Shop", "type": "magento", "base_url": "not a url"}
+    )
+    assert not form.is_valid()
+    assert "base_url" in form.errors
+    said = [e for errors in form.errors.values() for e in errors]
+    assert not any("Re-enter the secret" in e for e in said), said
