@@ -78,6 +78,7 @@ def _password_hash(var: Path) -> str:
 def test_a_second_demo_changes_nothing_and_ports_are_options(tmp_path: Path) -> None:
     var = tmp_path / "var"
     port, *sims = _free_ports(4)
+    children: list[str] = []  # the demo's simulators, web and worker (their own sessions)
     first = subprocess.Popen(
         _demo(var, port, sims[0]),
         cwd=REPO,
@@ -135,16 +136,26 @@ def test_a_second_demo_changes_nothing_and_ports_are_options(tmp_path: Path) -> 
         assert f"{port}" in third.stderr
         assert "PORT=" in third.stderr
         assert not (other / "contactsync.sqlite3").exists()
+        children[:] = subprocess.run(
+            ["ps", "-o", "pid=", "--ppid", str(first.pid)],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.split()
+        assert len(children) == 3  # simulators, web, worker
     finally:
         first.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        first.send_signal(signal.SIGTERM)  # impatient: asked twice, still nothing is left
         try:
             first.wait(timeout=40)
         except subprocess.TimeoutExpired:
             os.killpg(first.pid, signal.SIGKILL)
             raise
+    assert first.returncode == 0
     assert not (var / "demo.json").exists()
     # Nothing of the demo is left behind (its worker's children take a moment to exit).
-    leftover = session_leftovers(first.pid)
+    leftover = "".join(session_leftovers(pid) for pid in [first.pid, *map(int, children)])
     assert leftover == ""
 
 

@@ -10,6 +10,7 @@ first is and changes nothing; a port in use is refused before anything starts.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -134,9 +135,12 @@ class Command(BaseCommand):
         try:
             for name, cmd in commands:
                 log = (Path(settings.LOG_DIR) / f"demo-{name}.log").open("ab")
-                procs.append(
-                    (name, subprocess.Popen(cmd, cwd=base, env=env, stdout=log, stderr=log))
+                # Each in a session of its own, so stopping reaches its children too (the
+                # worker's pool) and a Ctrl-C is handled here, once, for all of them.
+                child = subprocess.Popen(
+                    cmd, cwd=base, env=env, stdout=log, stderr=log, start_new_session=True
                 )
+                procs.append((name, child))
                 if name == "simulators":
                     self._wait_for_file(Path(settings.VAR_DIR) / "simulators.json")
             self.stdout.write(
@@ -159,14 +163,7 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             self.stdout.write("\nStopping…")
         finally:
-            for _, proc in procs:
-                if proc.poll() is None:
-                    proc.send_signal(signal.SIGTERM)
-            for _, proc in procs:
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+            _stop([proc for _, proc in procs])
             _demo_file().unlink(missing_ok=True)
             self.stdout.write("Stopped.")
 
@@ -225,6 +222,30 @@ def _port_free(host: str, port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+STOP_GRACE_SECONDS = 20.0
+
+
+def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM every child's session, wait for them up to :data:`STOP_GRACE_SECONDS`,
+    then SIGKILL what is left — at once on a second Ctrl-C or SIGTERM."""
+    for proc in procs:
+        _signal_session(proc, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    try:
+        for proc in procs:
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+    except (subprocess.TimeoutExpired, KeyboardInterrupt):
+        pass  # too slow, or asked again: stop them now
+    for proc in procs:
+        _signal_session(proc, signal.SIGKILL)
+        proc.wait()
+
+
+def _signal_session(proc: subprocess.Popen[bytes], sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):  # gone, with everything it started
+        os.killpg(proc.pid, sig)  # the child and whatever it started
 
 
 def _interrupt(signum: int, frame: Any) -> None:
