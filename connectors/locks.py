@@ -198,7 +198,7 @@ def locks_try(
         elif _OFD_SETLK is not None:
             fd = _open_lock_file(_lock_directory(lock_dir), "")
             stack.callback(os.close, fd)  # releases every byte taken on it
-            held.update(name for name in wanted if _try_byte(fd, _offset(name)))
+            held.update(name for name in wanted if _try(fd, name))
         else:
             directory = _lock_directory(lock_dir)
             for name in wanted:

@@ -104,18 +104,18 @@ class ClientForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         data: dict[str, Any] = super().clean() or {}
+        problems = {}
         if "base_url" in self.fields and "base_url" not in self.errors:
-            problem = base_url_problem(
+            problems["base_url"] = base_url_problem(
                 self.client_type,
                 str(data.get("environment") or self.instance.environment),
                 str(data.get("base_url") or ""),
             )
-            if problem:
-                self.add_error("base_url", problem[0].upper() + problem[1:])
         if "store_code" in self.fields and self.client_type == ClientType.MAGENTO:
-            problem = store_code_problem(str(data.get("store_code") or ""))
-            if problem:
-                self.add_error("store_code", problem[0].upper() + problem[1:])
+            problems["store_code"] = store_code_problem(str(data.get("store_code") or ""))
+        for name, problem in problems.items():
+            if problem:  # load_config's words, as a sentence
+                self.add_error(name, problem[0].upper() + problem[1:])
         if any(name in self.errors for name in self.destination_fields):
             return data  # the address is wrong: that is the one thing to say
         merged = self.merged_credentials(data)

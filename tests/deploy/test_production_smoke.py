@@ -35,6 +35,7 @@ from connectors.simulators.serve import start_simulators
 from profiles.models import Client, Profile, Run, RunStatus, RunTrigger
 from profiles.services.config import config_load
 from profiles.services.demo import demo_config
+from tests.deploy.envfile import example_env
 from tests.processes import session_leftovers
 
 pytestmark = [
@@ -54,15 +55,6 @@ def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def _env_file() -> dict[str, str]:
-    values = {}
-    for line in (REPO / ".env.example").read_text().splitlines():
-        if line and not line.startswith("#") and "=" in line:
-            key, _, value = line.partition("=")
-            values[key] = value
-    return values
 
 
 def _database_url() -> str:
@@ -86,7 +78,7 @@ def _service_env(service: str, var: Path, port: int, queue: str) -> dict[str, st
         for k, v in os.environ.items()
         if k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
     }
-    env.update(_env_file())
+    env.update(example_env())
     env.update(
         # The four required values (README, Production step 1), made for this run.
         DJANGO_SECRET_KEY=secrets.token_urlsafe(50),

@@ -13,6 +13,7 @@ from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured
 
 from syncapp.settings import envvars
+from tests.deploy.envfile import example_env
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -66,10 +67,7 @@ def _example_env(**overrides: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "CELERY_"))}
     for k in ("DATABASE_URL", "REDIS_URL", "CONTACT_SYNC_VAR_DIR", "LOG_DIR"):
         env.pop(k, None)
-    for line in (REPO / ".env.example").read_text().splitlines():
-        if line and not line.startswith("#") and "=" in line:
-            key, _, value = line.partition("=")
-            env[key] = value
+    env.update(example_env())
     env.update(overrides)
     return env
 

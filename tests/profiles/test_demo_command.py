@@ -69,6 +69,13 @@ def _demo(var: Path, port: int, sim: int) -> list[str]:
     ]
 
 
+def _demo_once(var: Path, port: int, sim: int) -> subprocess.CompletedProcess[str]:
+    """A demo that is expected to answer and exit at once (refused or already running)."""
+    return subprocess.run(
+        _demo(var, port, sim), cwd=REPO, env=_env(var), capture_output=True, text=True, timeout=60
+    )
+
+
 def _password_hash(var: Path) -> str:
     with sqlite3.connect(var / "contactsync.sqlite3") as db:
         (row,) = db.execute("SELECT password FROM auth_user WHERE username='admin'").fetchall()
@@ -106,14 +113,7 @@ def test_a_second_demo_changes_nothing_and_ports_are_options(tmp_path: Path) -> 
         assert f":{sims[1]}" in sims_file.read_text()  # FreeAgent on the second port
         before = _password_hash(var)
 
-        second = subprocess.run(
-            _demo(var, port, sims[0]),
-            cwd=REPO,
-            env=_env(var),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        second = _demo_once(var, port, sims[0])
         assert second.returncode == 0, second.stderr
         assert "already running" in second.stdout
         assert f"http://127.0.0.1:{port}/admin/" in second.stdout
@@ -124,14 +124,7 @@ def test_a_second_demo_changes_nothing_and_ports_are_options(tmp_path: Path) -> 
 
         # Another checkout (its own var) on ports in use: refused before anything starts.
         other = tmp_path / "other"
-        third = subprocess.run(
-            _demo(other, port, sims[0]),
-            cwd=REPO,
-            env=_env(other),
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        third = _demo_once(other, port, sims[0])
         assert third.returncode == 2
         assert f"{port}" in third.stderr
         assert "PORT=" in third.stderr
