@@ -145,8 +145,12 @@ class BaseClient:
         self.budget = budget
         self.on_exchange = on_exchange
         # The proxies of each host, resolved once: requests would read the environment
-        # (HTTP_PROXY, NO_PROXY…) again for every request — a millisecond each.
+        # (HTTP_PROXY, NO_PROXY…) again for every request — a millisecond each. Beyond
+        # proxies the environment only offers ~/.netrc credentials, which requests would
+        # look for (a file read) before every request; ours carry their own Authorization.
         self._proxies: dict[str, dict[str, str]] = {}
+        self._proxies_from_env = self.session.trust_env
+        self.session.trust_env = False
 
     # -- hooks ---------------------------------------------------------------------------
 
@@ -230,7 +234,7 @@ class BaseClient:
         host = f"{parts.scheme}://{parts.netloc}"
         if host not in self._proxies:
             self._proxies[host] = resolve_proxies(
-                prepared, dict(self.session.proxies), self.session.trust_env
+                prepared, dict(self.session.proxies), self._proxies_from_env
             )
         return self._proxies[host]
 

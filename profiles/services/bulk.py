@@ -15,6 +15,16 @@ Both run inside one transaction (their caller's, or their own): in autocommit, S
 psycopg run each row of an ``executemany`` as a transaction of its own — a commit (and on
 SQLite a sync of the WAL) a row, 30 times slower than the statement itself — and a batch
 half-written by an error would stay half-written.
+
+On PostgreSQL a statement a row is still a parse, a plan and an executor start a row in the
+server (a quarter of a millisecond; it was most of a first sync's database time), so there
+the rows go in multi-row statements of up to :data:`PG_ROWS` rows: ``INSERT … VALUES (…),
+(…)`` and ``UPDATE … FROM (VALUES (…), (…)) AS v(…) WHERE pk = v.pk``. One statement
+touches a row once, so where ``objs`` name a row twice the last one wins — as it would
+have row by row. Their values are bound by the server (psycopg's C dumpers), not quoted
+into the SQL text in Python as Django's client-side cursor does: that quoting was most of
+a wide row's cost. SQLite runs a prepared statement in-process: there ``executemany`` is the
+cheapest way.
 """
 
 from __future__ import annotations
@@ -23,6 +33,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.db import connections, models, router, transaction
+
+PG_ROWS = 1000  # rows per multi-row statement on PostgreSQL…
+PG_PARAMETERS = 65535  # …and never more parameters than its protocol carries
 
 
 def rows_update(
@@ -40,6 +53,8 @@ def rows_update(
     pk = meta.pk
     assert pk is not None
     quote = connection.ops.quote_name
+    if connection.vendor == "postgresql":
+        return _pg_update(connection, model, objs, columns)
     sql = (
         f"UPDATE {quote(meta.db_table)} SET "
         + ", ".join(f"{quote(str(field.column))} = %s" for field in columns)  # type: ignore[union-attr]
@@ -94,13 +109,13 @@ def rows_insert(
         if f.column and (with_pk or not f.primary_key) and not f.generated
     ]
     quote = connection.ops.quote_name
-    sql = (
+    head = (
         f"INSERT INTO {quote(meta.db_table)} ("
         + ", ".join(quote(str(f.column)) for f in columns)
-        + ") VALUES ("
-        + ", ".join(["%s"] * len(columns))
-        + ")"
+        + ") VALUES "
     )
+    row_sql = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    tail = ""
     if unique_fields:
         conflict = ", ".join(quote(str(meta.get_field(n).column)) for n in unique_fields)  # type: ignore[union-attr]
         if update_fields:
@@ -108,15 +123,85 @@ def rows_insert(
                 f"{quote(c)} = EXCLUDED.{quote(c)}"
                 for c in (str(meta.get_field(n).column) for n in update_fields)  # type: ignore[union-attr]
             )
-            sql += f" ON CONFLICT ({conflict}) DO UPDATE SET {sets}"
+            tail = f" ON CONFLICT ({conflict}) DO UPDATE SET {sets}"
         else:
-            sql += f" ON CONFLICT ({conflict}) DO NOTHING"
+            tail = f" ON CONFLICT ({conflict}) DO NOTHING"
     elif ignore_conflicts:
-        sql += " ON CONFLICT DO NOTHING"
+        tail = " ON CONFLICT DO NOTHING"
     params = [
         [field.get_db_prep_save(field.pre_save(obj, True), connection) for field in columns]
         for obj in objs
     ]
     with transaction.atomic(using=alias, savepoint=False), connection.cursor() as cursor:
-        cursor.executemany(sql, params)
-    return len(params)
+        if connection.vendor != "postgresql":
+            cursor.executemany(head + row_sql + tail, params)
+            return len(params)
+        if update_fields:  # one statement may not update a row twice: the last one wins
+            at = [columns.index(meta.get_field(n)) for n in unique_fields]  # type: ignore[arg-type]
+            params = list({tuple(row[i] for i in at): row for row in params}.values())
+        _server_side_binding(cursor)
+        for chunk in _chunks(params, _rows_per_statement(len(columns))):
+            cursor.execute(
+                head + ", ".join([row_sql] * len(chunk)) + tail,
+                [value for row in chunk for value in row],
+            )
+    return len(objs)
+
+
+def _pg_update(
+    connection: Any,
+    model: type[models.Model],
+    objs: Sequence[models.Model],
+    columns: Sequence[Any],
+) -> int:
+    """One ``UPDATE … FROM (VALUES …)`` per :data:`PG_ROWS` rows. A ``VALUES`` list's
+    column takes its type from its values (text for a quoted string), so each is cast to
+    its column's type where it is used."""
+    meta = model._meta
+    pk = meta.pk
+    assert pk is not None
+    quote = connection.ops.quote_name
+    names = ["pk"] + [f"c{i}" for i in range(len(columns))]
+    sets = ", ".join(
+        f"{quote(str(field.column))} = CAST(v.c{i} AS {field.cast_db_type(connection)})"
+        for i, field in enumerate(columns)
+    )
+    head = f"UPDATE {quote(meta.db_table)} SET {sets} FROM (VALUES "
+    tail = (
+        f") AS v({', '.join(names)}) "
+        f"WHERE {quote(meta.db_table)}.{quote(str(pk.column))} = "
+        f"CAST(v.pk AS {pk.cast_db_type(connection)})"  # type: ignore[attr-defined]
+    )
+    rows: dict[Any, list[Any]] = {}  # one statement updates a row once: the last one wins
+    for obj in objs:
+        rows[obj.pk] = [pk.get_db_prep_value(obj.pk, connection)] + [
+            field.get_db_prep_save(getattr(obj, field.attname), connection) for field in columns
+        ]
+    row_sql = "(" + ", ".join(["%s"] * len(names)) + ")"
+    with transaction.atomic(using=connection.alias, savepoint=False), connection.cursor() as cursor:
+        _server_side_binding(cursor)
+        for chunk in _chunks(list(rows.values()), _rows_per_statement(len(names))):
+            cursor.execute(
+                head + ", ".join([row_sql] * len(chunk)) + tail,
+                [value for row in chunk for value in row],
+            )
+    return len(objs)
+
+
+def _server_side_binding(cursor: Any) -> None:
+    """Swap the Django cursor's psycopg ``ClientCursor`` for a plain (server-binding) cursor
+    on the same connection and transaction; Django's wrapper stays around it, so the
+    statements are logged, counted and wrapped as any other."""
+    import psycopg
+
+    client_side = cursor.cursor
+    cursor.cursor = psycopg.Cursor(client_side.connection)
+    client_side.close()
+
+
+def _rows_per_statement(columns: int) -> int:
+    return max(1, min(PG_ROWS, PG_PARAMETERS // max(1, columns)))
+
+
+def _chunks(rows: list[list[Any]], size: int) -> list[list[list[Any]]]:
+    return [rows[i : i + size] for i in range(0, len(rows), size)]

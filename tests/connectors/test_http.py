@@ -267,3 +267,41 @@ def test_rate_limit_wait_is_bounded() -> None:
     with pytest.raises(RateLimited):
         call_with_retries(always_limited, max_rate_limit_wait=100.0, sleep=sleeps.append)
     assert sleeps == [40.0, 40.0]
+
+
+@responses.activate
+def test_proxies_come_from_the_environment_once_and_netrc_is_never_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A proxy in the environment is honoured (resolved once per host); ~/.netrc, which
+    requests would otherwise read before every request, is not: our requests carry their
+    own credentials."""
+    import requests.sessions
+    import requests.utils
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    monkeypatch.setenv("NO_PROXY", "api.example.com")
+    lookups: list[str] = []
+    real = requests.utils.get_environ_proxies
+
+    def counted(url: str, no_proxy: str | None = None) -> dict[str, str]:
+        lookups.append(url)
+        return real(url, no_proxy=no_proxy)
+
+    def no_netrc(*args: object, **kwargs: object) -> None:
+        raise AssertionError("~/.netrc was read")
+
+    monkeypatch.setattr(requests.utils, "get_environ_proxies", counted)
+    monkeypatch.setattr(requests.sessions, "get_netrc_auth", no_netrc)
+    monkeypatch.setattr(requests.utils, "get_netrc_auth", no_netrc)
+    responses.add(responses.GET, "https://api.example.com/v1/ping", json={"ok": True})
+    client = BaseClient("https://api.example.com/v1")
+    for _ in range(3):
+        client._request("GET", "ping")
+    assert len(responses.calls) == 3
+    assert len(lookups) <= 1
+    proxied = BaseClient("https://shop.example.org")
+    prepared = proxied.session.prepare_request(
+        requests.Request("GET", "https://shop.example.org/x")
+    )
+    assert proxied._proxies_for(prepared).get("https") == "http://proxy.internal:3128"

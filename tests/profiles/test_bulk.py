@@ -72,3 +72,61 @@ def test_nothing_to_write_sends_nothing():
         assert rows_insert(RunEvent, []) == 0
         assert rows_update(RunEvent, [], ["message"]) == 0
     assert len(queries) == 0
+
+
+def test_update_keeps_each_columns_type_and_lets_the_last_of_a_row_win():
+    """Text, JSON, dates, integers and NULLs alike (PostgreSQL: a multi-row VALUES list
+    cast to each column's type); a row named twice ends with its last values."""
+    from datetime import UTC, datetime
+
+    from tests.factories import ContactEntityFactory
+
+    first, second = ContactEntityFactory(), ContactEntityFactory()
+    at = datetime(2026, 12, 3, 10, 0, tzinfo=UTC)
+    first.metadata = {"create_intent": {"at": "x", "email": "ä@example.com"}, "n": [1, None]}
+    first.processed_at, first.attempts, first.remote_id = at, 3, "https://x/1"
+    second.metadata, second.processed_at, second.attempts, second.remote_id = {}, None, 0, ""
+    again = type(first).objects.get(pk=first.pk)
+    again.metadata, again.processed_at, again.attempts, again.remote_id = {"last": True}, at, 4, "L"
+    fields = ["metadata", "processed_at", "attempts", "remote_id"]
+    with CaptureQueriesContext(connection) as queries:
+        assert rows_update(type(first), [first, second, again], fields) == 3
+    assert len(queries) == 1
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert (first.metadata, first.processed_at, first.attempts, first.remote_id) == (
+        {"last": True},
+        at,
+        4,
+        "L",
+    )
+    assert (second.metadata, second.processed_at, second.attempts, second.remote_id) == (
+        {},
+        None,
+        0,
+        "",
+    )
+
+
+def test_insert_with_an_update_rule_takes_the_last_of_a_row_named_twice():
+    store = ClientFactory()
+    rows_insert(
+        Customer,
+        [
+            _customer(store, 1, "a@example.com", "First"),
+            _customer(store, 1, "a@example.com", "Last"),
+        ],
+        unique_fields=["store", "magento_id"],
+        update_fields=["firstname"],
+    )
+    assert list(Customer.objects.filter(store=store).values_list("firstname", flat=True)) == [
+        "Last"
+    ]
+
+
+def test_many_rows_go_in_a_few_statements():
+    store = ClientFactory()
+    with CaptureQueriesContext(connection) as queries:
+        rows_insert(Customer, [_customer(store, n, f"p{n}@example.com") for n in range(2500)])
+    assert len(queries) <= 3
+    assert Customer.objects.filter(store=store).count() == 2500
