@@ -226,6 +226,9 @@ def entity_fetch_remote(
     return explain_page(admin, request, entity, fetched=record)
 
 
+RETRY_RUN_IDS = 1000  # more failed contacts than this are retried by a whole run
+
+
 @require_POST
 def profile_retry_failed(
     request: HttpRequest, admin: ModelAdmin[ContactEntity], pk: int
@@ -238,9 +241,15 @@ def profile_retry_failed(
     failed = ContactEntity.objects.filter(
         profile=profile, queue_status__in=[QueueStatus.FAILED, QueueStatus.RETRY]
     )
-    count = entities_retry(failed)
+    ids = list(failed.exclude(queue_status=QueueStatus.PROCESSING).values_list("pk", flat=True))
+    count = entities_retry(ContactEntity.objects.filter(pk__in=ids))
+    if not count:
+        admin.message_user(request, f"“{profile.name}” has no failed contact to retry.")
+        return HttpResponseRedirect(reverse("admin:profiles_profile_change", args=[profile.pk]))
     admin.message_user(request, f"{count} failed contact(s) of “{profile.name}” queued again.")
-    return HttpResponseRedirect(reverse("admin:profiles_profile_change", args=[profile.pk]))
+    # Retried now, not at the next scheduled run: a run of just those contacts (a large
+    # set goes with a whole run, which takes every pending contact anyway).
+    return start_run(admin, request, profile, entity_ids=ids if len(ids) <= RETRY_RUN_IDS else None)
 
 
 @require_POST

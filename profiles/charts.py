@@ -5,6 +5,7 @@ Every value is escaped; the SVG is returned as safe markup for the template.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -21,6 +22,12 @@ SERIES = (
     ("skipped", "Skipped", "#f9a825"),
     ("failed", "Failed", "#c62828"),
 )
+
+
+INITIAL_STROKE = "#222"
+LABEL_CHARS = len("03 Dec 14:05")  # an x-axis label: the run's day and time…
+LABEL_CHAR_PX = 6.0  # …at font size 10, wide digits counted generously…
+LABEL_GAP_PX = 10  # …and this much room between two labels
 
 
 @dataclass(frozen=True)
@@ -78,8 +85,9 @@ def runs_chart(runs: Sequence[Run], *, title: str = "Contacts per run") -> SafeS
             f'fill="#666">{value}</text>'
         )
     slot = box.plot_w / len(runs)
-    bar = max(4.0, min(36.0, slot * 0.7))
-    label_every = max(1, len(runs) // 8)
+    bar = max(2.0, min(36.0, slot * 0.7))
+    # Thinned so that no two labels touch, however many runs there are.
+    label_every = max(1, math.ceil((LABEL_CHAR_PX * LABEL_CHARS + LABEL_GAP_PX) / slot))
     for index, run in enumerate(runs):
         x = box.left + slot * index + (slot - bar) / 2
         y = float(box.top + box.plot_h)
@@ -98,15 +106,23 @@ def runs_chart(runs: Sequence[Run], *, title: str = "Contacts per run") -> SafeS
                 "</title></rect>"
             )
         summary = ", ".join(parts) or "nothing to do"
+        initial = run.job == "initial"
+        if initial and y < box.top + box.plot_h:  # an initial export: outlined
+            out.append(
+                f'<rect class="cs-bar-initial" x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" '
+                f'height="{box.top + box.plot_h - y:.1f}" fill="none" stroke="{INITIAL_STROKE}" '
+                'stroke-width="2"/>'
+            )
         out.append(
             f'<rect x="{x:.1f}" y="{box.top}" width="{bar:.1f}" height="{box.plot_h}" '
             f'fill="transparent"><title>Run {run.pk} ({escape(run.profile.name)}) · '
-            f"{escape(when)} · {escape(summary)}</title></rect>"
+            f"{escape(run.kind_label)} · {escape(when)} · {escape(summary)}</title></rect>"
         )
         if index % label_every == 0:
             out.append(
-                f'<text x="{x + bar / 2:.1f}" y="{box.height - box.bottom + 16}" '
-                f'text-anchor="middle" font-size="10" fill="#555">{escape(when)}</text>'
+                f'<text class="cs-x-label" x="{x + bar / 2:.1f}" '
+                f'y="{box.height - box.bottom + 16}" text-anchor="middle" font-size="10" '
+                f'fill="#555">{escape(when)}</text>'
             )
     # legend
     lx = box.left
@@ -116,6 +132,12 @@ def runs_chart(runs: Sequence[Run], *, title: str = "Contacts per run") -> SafeS
             f'<text x="{lx + 14}" y="17" font-size="11" fill="#333">{label}</text>'
         )
         lx += 14 + 8 * len(label) + 14
+    if any(run.job == "initial" for run in runs):
+        out.append(
+            f'<rect x="{lx}" y="8" width="10" height="10" fill="none" stroke="{INITIAL_STROKE}" '
+            f'stroke-width="2"/><text x="{lx + 14}" y="17" font-size="11" fill="#333">'
+            "Initial export</text>"
+        )
     out.append("</svg>")
     return mark_safe("".join(out))  # noqa: S308 - built from escaped values only
 

@@ -212,14 +212,18 @@ def run_progress(run: Run) -> dict[str, Any]:
                     .filter(queue_status=QueueStatus.PROCESSING, run=run)
                     .count()
                 )
-    processed = run.processed + run.retried
-    total = processed + remaining
+    recorded = run.processed + run.retried
+    total = recorded + remaining  # the in-flight ones are in ``remaining`` until recorded
+    processed = min(total, recorded + run.live_done) if active else recorded
     percent = 100 if not active else (int(processed * 100 / total) if total else 0)
+    collecting = active and run.collection_finished_at is None
     return {
         "id": run.pk,
         "status": run.status,
-        "status_label": run.get_status_display(),
+        "status_label": run.status_label,
+        "kind": run.kind_label,
         "active": active,
+        "collecting": collecting,
         "dry_run": run.dry_run,
         "collected": run.collected,
         "created": run.created,
@@ -231,6 +235,9 @@ def run_progress(run: Run) -> dict[str, Any]:
         "processed": processed,
         "total": total,
         "percent": percent,
+        "text": progress_text(
+            collecting=collecting, processed=processed, total=total, run=run, active=active
+        ),
         "summary": run.summary,
         "duration": run.duration_seconds,
         # The newest log lines, so a running export's page shows what it is doing.
@@ -246,6 +253,18 @@ def run_progress(run: Run) -> dict[str, Any]:
     }
 
 
+def progress_text(*, collecting: bool, processed: int, total: int, run: Run, active: bool) -> str:
+    """One line of where a run is, as its page and every live badge show it."""
+    if run.status == "queued":
+        return "Waiting for a worker to start it."
+    if collecting:
+        return "Collecting changed contacts from Magento…"
+    text = f"{processed} of {total} contacts processed"
+    if not active and run.duration_seconds is not None:
+        text += f" in {run.duration_seconds:.1f} s"
+    return text + "."
+
+
 def active_runs() -> list[Run]:
     return list(
         Run.objects.filter(status__in=ACTIVE_RUN_STATUSES).select_related("profile").order_by("pk")
@@ -253,8 +272,13 @@ def active_runs() -> list[Run]:
 
 
 def run_series(*, profile: Profile | None = None, limit: int = 30) -> list[Run]:
-    """The last ``limit`` finished real runs, oldest first (for charts)."""
-    qs = Run.objects.filter(dry_run=False).exclude(status__in=ACTIVE_RUN_STATUSES)
+    """The last ``limit`` finished real export runs, oldest first (for charts): an opt-in
+    sync or a drift check exports nothing, so it is no bar of an export chart."""
+    qs = (
+        Run.objects.filter(dry_run=False)
+        .exclude(status__in=ACTIVE_RUN_STATUSES)
+        .exclude(scope__has_key="job")
+    )
     if profile is not None:
         qs = qs.filter(profile=profile)
     return list(reversed(qs.select_related("profile").order_by("-created_at", "-pk")[:limit]))
@@ -275,11 +299,16 @@ def profile_cards() -> list[dict[str, Any]]:
             label = registry.get(profile.type).label
         except registry.UnknownProfileType:
             label = f"{profile.type} (not installed)"
+        last_run = profile.runs.filter(dry_run=False).exclude(scope__has_key="job").first()
+        failed = queue.get(QueueStatus.FAILED.value, 0)
+        earlier = failed if last_run is not None and failed > last_run.failed else 0
         cards.append(
             {
                 "profile": profile,
                 "type_label": label,
-                "last_run": profile.runs.filter(dry_run=False).first(),
+                "last_run": last_run,
+                # A clean last run does not make earlier failures go away: said beside it.
+                "failed_earlier": earlier,
                 "queue": [(s.value, s.label, queue.get(s.value, 0)) for s in QueueStatus],
                 "total": sum(queue.values()),
             }

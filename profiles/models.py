@@ -285,7 +285,7 @@ class RunStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
     RUNNING = "running", "Running"
     SUCCESS = "success", "Success"
-    PARTIAL = "partial", "Partial (some contacts failed)"
+    PARTIAL = "partial", "Partial"
     FAILED = "failed", "Failed"
 
 
@@ -328,6 +328,11 @@ class Run(models.Model):
     retried = models.PositiveIntegerField(
         default=0, help_text="Contacts deferred to a later run after a transient failure."
     )
+    live_done = models.PositiveIntegerField(
+        default=0,
+        help_text="Contacts finished by batches still under way (their outcomes are not "
+        "written yet): the run page's progress moves by contact, not by batch.",
+    )
     summary = models.TextField(blank=True)
 
     class Meta:
@@ -347,6 +352,41 @@ class Run(models.Model):
     @property
     def processed(self) -> int:
         return self.created + self.updated + self.unchanged + self.skipped + self.failed
+
+    @property
+    def status_label(self) -> str:
+        """The status as a merchant reads it: what a partial run left behind, and whether
+        a running one is still collecting."""
+        if self.status == RunStatus.RUNNING and self.collection_finished_at is None:
+            return "Collecting" if not self.scope.get("entity_ids") else "Running"
+        if self.status == RunStatus.PARTIAL:
+            if self.failed:
+                return f"Partial ({self.failed} failed)"
+            return f"Partial ({self.retried} wait for a later run)"
+        return self.get_status_display()
+
+    @property
+    def job(self) -> str:
+        """What kind of pass this is, for history and charts: ``export``, ``initial``
+        (an initial export), or a job's own name (``optin_sync``, ``drift``)."""
+        job = str((self.scope or {}).get("job") or "")
+        if job:
+            return job
+        return "initial" if (self.scope or {}).get("initial") else "export"
+
+    @property
+    def kind_label(self) -> str:
+        titles = {
+            "export": "Export",
+            "initial": "Initial export",
+            "optin_sync": "Opt-in sync (Emarsys → Magento)",
+            "drift": "Drift check",
+        }
+        label = titles.get(self.job, self.job.replace("_", " ").capitalize())
+        ids = (self.scope or {}).get("entity_ids") or []
+        if ids and self.job == "export":
+            label = f"Export of {len(ids)} contact{'s' if len(ids) != 1 else ''}"
+        return f"Dry run of {label[0].lower()}{label[1:]}" if self.dry_run else label
 
     @property
     def duration_seconds(self) -> float | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import time
 from abc import ABC, abstractmethod
 from collections import Counter
 from dataclasses import dataclass, field
@@ -18,7 +19,8 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Value
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from profiles.models import Profile, QueueEntity, QueueStatus, Run, RunEvent, SyncStatus
@@ -74,6 +76,21 @@ class BatchContext:
     worker_id: str
     dry_run: bool = False
     shared: dict[str, Any] = field(default_factory=dict)  # e.g. API clients built once
+    reported: int = 0  # contacts of this batch counted in the run's live_done
+    reported_at: float = 0.0
+
+    def progress(self, items: Sequence[WorkItem], *, every: float = 1.0) -> None:
+        """The contacts of ``items`` that have an outcome show in the run's live progress
+        (one small write a second at most, outside any transaction; the batch's outcome
+        write takes them back as it counts them)."""
+        now = time.monotonic()
+        if now - self.reported_at < every:
+            return
+        done = sum(1 for item in items if item.done)
+        if done <= self.reported:
+            return
+        Run.objects.filter(pk=self.run.pk).update(live_done=F("live_done") + (done - self.reported))
+        self.reported, self.reported_at = done, now
 
     def log(self, message: str, *, level: str = "info", entity_id: int | None = None) -> None:
         """Write a line to the profile type's log file and to the run's history."""
@@ -184,7 +201,7 @@ class QueueAndLog(PostProcessor):
                 )
                 for item in items
             )
-            self._bump(ctx.run, counts)
+            self._bump(ctx, counts)
             return
         lines: list[tuple[str, str, int | None]] = []
         with transaction.atomic():
@@ -224,7 +241,7 @@ class QueueAndLog(PostProcessor):
                     )
             if model is not None and stored:
                 rows_update(model, stored, OUTCOME_FIELDS)
-            self._bump(ctx.run, counts)
+            self._bump(ctx, counts)
         for item in items:
             if item.outcome in (
                 Outcome.FAILED,
@@ -319,12 +336,15 @@ class QueueAndLog(PostProcessor):
         return counter
 
     @staticmethod
-    def _bump(run: Run, counts: Counter[str]) -> None:
+    def _bump(ctx: BatchContext, counts: Counter[str]) -> None:
         updates: dict[str, Any] = {
             name: F(name) + n for name, n in counts.items() if n and name != LOST_CLAIM
         }
         updates["heartbeat_at"] = timezone.now()
-        Run.objects.filter(pk=run.pk).update(**updates)
+        if ctx.reported:  # counted now: no longer "live"
+            updates["live_done"] = Greatest(F("live_done") - ctx.reported, Value(0))
+            ctx.reported = 0
+        Run.objects.filter(pk=ctx.run.pk).update(**updates)
 
 
 OUTCOME_FIELDS = [

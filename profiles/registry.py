@@ -96,6 +96,11 @@ class ProfileType(ABC):
         """Help texts of the common profile fields that read differently for this type."""
         return {}
 
+    def webhook(self, profile: Profile, base_url: str) -> dict[str, Any] | None:
+        """The endpoint this profile receives notifications at, for its admin page:
+        ``{"url", "secret_set", "needed", "warning"}``; None when it has none."""
+        return None
+
     def extra_schedules(self, profile: Profile) -> list[ExtraSchedule]:
         """Beat entries this type needs besides the main schedule."""
         return []

@@ -47,7 +47,8 @@ class EmarsysContactSync(registry.ProfileType):
     stages = [ContactData, ContactUpsert, FailsafeQueueAndLog]
     config_keys = config.CONFIG_KEYS
     field_defaults = {"enable_retry_on_failure": True, "process_batch_size": 1000}
-    unused_fields = frozenset({"schedule_preset", "schedule_cron", "api_behaviour"})
+    # Guest buyers: Emarsys has its own export types (customers, subscribers).
+    unused_fields = frozenset({"schedule_preset", "schedule_cron", "api_behaviour", "guest_buyers"})
 
     @property
     def entity_model(self) -> type[ContactEntity]:
@@ -157,6 +158,28 @@ class EmarsysContactSync(registry.ProfileType):
         self, *, profile: Profile, settings: dict[str, Any]
     ) -> tuple[int, list[str]]:
         return reevaluation_preview(profile=profile, settings=settings)
+
+    def webhook(self, profile: Profile, base_url: str) -> dict[str, Any] | None:
+        from django.urls import reverse
+
+        settings = config.effective(profile.settings)
+        needed = settings["sync_mode"] == config.REALTIME_FAILSAFE
+        secret_set = bool(settings.get("webhook_secret"))
+        warning = ""
+        if needed and not secret_set:
+            warning = (
+                "Realtime mode without a webhook secret: every notification from Magento is "
+                "refused (403), so changes arrive only with the poll every "
+                f"{settings['poll_interval_minutes']} minutes. Set a webhook secret below "
+                "and the same one in Magento."
+            )
+        return {
+            "url": base_url.rstrip("/")
+            + reverse("contacts:emarsys_webhook", kwargs={"profile_id": profile.pk}),
+            "secret_set": secret_set,
+            "needed": needed,
+            "warning": warning,
+        }
 
     def field_help(self) -> dict[str, str]:
         return {

@@ -55,6 +55,7 @@ def emarsys_initial_export(
             dry_run=dry_run,
             foreground=foreground,
             progress=progress,
+            scope={"initial": types},
         )
     except runs.RunAlreadyActive:
         _state_set(profile, INITIAL_EXPORT_STATE, None)

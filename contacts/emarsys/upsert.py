@@ -226,6 +226,7 @@ class Upserter(Resolution, ListAdds, ConsentCalls):
             chunk_items = [by_identity[id(contact)] for contact in chunk]
             if self._may_call(chunk_items):
                 missing += self._send_chunk(chunk_items, list(chunk), key)
+                self.ctx.progress(items)
         return missing
 
     def _send_chunk(self, items: list[WorkItem], contacts: list[Any], key: str) -> list[WorkItem]:

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.db import DatabaseError
+from django.db.models import Q
 
 from connectors.deadline import too_late
 from connectors.errors import ConnectorError
@@ -73,8 +74,16 @@ class ContactData(Generator):
         shared = SharedEmails(ctx.profile, [i.entity for i in items])
         in_batch = [i.entity.pk for i in items]
         lookups = BatchLookups.load(ctx.profile, [i.entity for i in items if not i.done])
+        guests = guests_exported(ctx.profile.settings)
         for item in items:
             if item.done:
+                continue
+            if not guests and item.entity.person_key.startswith("guest:"):
+                item.finish(
+                    Outcome.SKIPPED,
+                    "Not exported: guest checkout contacts are turned off for this profile "
+                    "(Export guest checkout contacts).",
+                )
                 continue
             if not sharing_applies(ctx, item, shared, in_batch):
                 continue
@@ -132,9 +141,15 @@ class ContactCreation(Processor):
                 )
                 continue
             writer.write(item)
+            ctx.progress(items)
 
 
 APPLIED_STATE = "applied_settings"
+
+
+def guests_exported(settings: dict[str, Any] | None) -> bool:
+    """The profile's "Export guest checkout contacts" (on unless turned off)."""
+    return bool((settings or {}).get("guest_buyers", True))
 
 
 def applied_settings(profile: Profile) -> dict[str, Any]:
@@ -144,6 +159,7 @@ def applied_settings(profile: Profile) -> dict[str, Any]:
         "api_behaviour": profile.api_behaviour,
         "shared_email": rule,
         "website_priority": websites,
+        "guest_buyers": guests_exported(profile.settings),
     }
 
 
@@ -159,10 +175,14 @@ def settings_reevaluate(profile: Profile) -> int:
         return 0
     queued = 0
     if before is not None:
+        affected = Q(status__in=[SyncStatus.SKIPPED, SyncStatus.AMBIGUOUS])
+        if before.get("guest_buyers", True) != now["guest_buyers"]:
+            # Guests turned off: those not sent yet (waiting, failed) are decided again —
+            # skipped, not left failing. Turned on: the skipped ones above are sent, and
+            # collection reads the guests it left alone meanwhile (its watermark waited).
+            affected |= Q(person_key__startswith="guest:") & Q(remote_id="")
         queued = (
-            ContactEntity.objects.filter(
-                profile=profile, status__in=[SyncStatus.SKIPPED, SyncStatus.AMBIGUOUS]
-            )
+            ContactEntity.objects.filter(affected, profile=profile)
             .exclude(queue_status=QueueStatus.PROCESSING)
             .update(queue_status=QueueStatus.PENDING, next_attempt_at=None, attempts=0)
         )
@@ -178,10 +198,10 @@ class FreeAgentContactExport(registry.ProfileType):
     source_client_type = "magento"
     target_client_type = "freeagent"
     stages = [ContactData, ContactCreation, QueueAndLog]
-    config_keys = sharing.CONFIG_KEYS
+    config_keys = (*sharing.CONFIG_KEYS, "guest_buyers")
 
     def default_settings(self) -> dict[str, Any]:
-        return {"shared_email": sharing.FLAG, "website_priority": []}
+        return {"shared_email": sharing.FLAG, "website_priority": [], "guest_buyers": True}
 
     def extra_schedules(self, profile: Profile) -> list[registry.ExtraSchedule]:
         return [registry.ExtraSchedule(key="drift", cron=DRIFT_CRON, task=DRIFT_TASK, kwargs={})]
@@ -193,14 +213,25 @@ class FreeAgentContactExport(registry.ProfileType):
         ]
 
     def validate_settings(self, profile: Profile) -> dict[str, list[str]]:
-        return sharing.sharing_validate(profile.settings)
+        errors = sharing.sharing_validate(profile.settings)
+        value = (profile.settings or {}).get("guest_buyers", True)
+        if not isinstance(value, bool):
+            errors["guest_buyers"] = [f"true or false; got {value!r}."]
+        return errors
 
     def settings_from_config(self, values: dict[str, Any]) -> dict[str, Any]:
-        return {**self.default_settings(), **sharing.sharing_from_config(values)}
+        out = {**self.default_settings(), **sharing.sharing_from_config(values)}
+        if "guest_buyers" in values:
+            out["guest_buyers"] = values["guest_buyers"]  # validated as a boolean
+        return out
 
     def settings_to_config(self, settings: dict[str, Any]) -> dict[str, Any]:
         rule, websites = sharing.sharing_settings(settings)
-        return {"shared_email": rule, "website_priority": websites}
+        return {
+            "shared_email": rule,
+            "website_priority": websites,
+            "guest_buyers": guests_exported(settings),
+        }
 
     @property
     def entity_model(self) -> type[ContactEntity]:
@@ -244,7 +275,12 @@ class FreeAgentContactExport(registry.ProfileType):
             queued |= entities_mark_pending(
                 profile=profile, people=[self._customer_pending(c) for c in customers]
             )
-        for guests in guests_read_pages(profile=profile, client=api, on_error=on_error):
+        guest_pages = (
+            guests_read_pages(profile=profile, client=api, on_error=on_error)
+            if guests_exported(profile.settings)
+            else ()  # turned off: not read, and their watermark waits for them
+        )
+        for guests in guest_pages:
             # The registered customer of the same e-mail and website is the contact.
             registered = set(
                 Customer.objects.filter(

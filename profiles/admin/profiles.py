@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.apps import apps
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.exceptions import NotRegistered
 from django.db.models import QuerySet
@@ -211,13 +212,13 @@ class ProfileAdmin(ButtonUrlsMixin, admin.ModelAdmin):
 
     @admin.display(description="Last run")
     def last_run(self, obj: Profile) -> str:
-        run = obj.runs.first()
+        run = obj.runs.filter(dry_run=False).exclude(scope__has_key="job").first()
         if run is None:
             return "—"
         return format_html(
             '<a href="{}">{}</a> {} ago',
             reverse("admin:profiles_run_change", args=[run.pk]),
-            chip(run.status, run.get_status_display()),
+            chip(run.status, run.status_label),
             timesince(run.created_at),
         )
 
@@ -264,10 +265,15 @@ def _entity_change_allowed(request: HttpRequest, model_admin: ProfileAdmin) -> b
 def _profile_context(
     request: HttpRequest, model_admin: ProfileAdmin, profile: Profile
 ) -> dict[str, Any]:
+    webhook = None
     try:
-        entities = registry.get(profile.type).entities(profile)
+        ptype = registry.get(profile.type)
+        entities = ptype.entities(profile)
         retryable = entities.filter(queue_status__in=["failed", "retry"]).count()
         total = entities.count()
+        webhook = ptype.webhook(
+            profile, settings.PUBLIC_BASE_URL or request.build_absolute_uri("/")
+        )
     except registry.UnknownProfileType:
         retryable = total = 0
     active = profile.runs.filter(status__in=["queued", "running"]).first()
@@ -295,5 +301,6 @@ def _profile_context(
         "recent_runs": profile.runs.all()[:8],
         "runs_chart": runs_chart(run_series(profile=profile, limit=20), title="Recent runs"),
         "is_emarsys": profile.type == "emarsys_contact_sync",
+        "webhook": webhook,
         "emarsys_registered": "emarsys_contact_sync" in {t.type_id for t in registry.all_types()},
     }

@@ -8,34 +8,53 @@ from django.contrib import admin
 from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 
 from profiles import admin_views, registry
 from profiles.admin.base import ButtonUrlsMixin
 from profiles.charts import progress_bar, runs_chart
 from profiles.dashboard import run_progress, run_series
-from profiles.models import Profile, Run, RunEvent
+from profiles.models import ACTIVE_RUN_STATUSES, Profile, Run, RunEvent
 from profiles.templatetags.contactsync import chip
 
 DRY_RUN_EVENTS_SHOWN = 500
+RUN_COUNT_WORDS = [
+    ("collected", "collected"),
+    ("created", "created"),
+    ("updated", "updated"),
+    ("unchanged", "unchanged"),
+    ("skipped", "skipped"),
+    ("failed", "failed"),
+    ("retried", "wait"),
+]
+RUN_COUNT_WORDS_DRY = [
+    ("collected", "collected"),
+    ("created", "would create"),
+    ("updated", "would update"),
+    ("unchanged", "unchanged"),
+    ("skipped", "would skip"),
+    ("failed", "would fail"),
+    ("retried", "would wait"),
+]
+# A dry run's outcomes in the conditional: nothing happened.
+DRY_RUN_WORDS = {
+    "created": "would create",
+    "updated": "would update",
+    "unchanged": "unchanged",
+    "skipped": "would skip",
+    "failed": "would fail",
+    "ambiguous": "would stop: ambiguous",
+    "retry": "would wait",
+    "deferred": "would wait",
+    "paused": "would wait",
+}
 
 
 @admin.register(Run)
 class RunAdmin(ButtonUrlsMixin, admin.ModelAdmin):
-    list_display = [
-        "pk",
-        "profile",
-        "trigger",
-        "kind",
-        "status_chip",
-        "created_at",
-        "duration",
-        "collected",
-        "created",
-        "updated",
-        "unchanged",
-        "skipped",
-        "failed",
-    ]
+    # The counts in one cell (only those that are not zero), so every run's outcome shows
+    # on a 1280 px screen beside the filters.
+    list_display = ["pk", "profile", "kind", "status_chip", "created_at", "duration", "counts"]
     list_display_links = ["pk", "status_chip"]
     list_filter = ["status", "trigger", "dry_run", "profile"]
     list_select_related = ["profile"]
@@ -88,21 +107,54 @@ class RunAdmin(ButtonUrlsMixin, admin.ModelAdmin):
             "dry_rows": _dry_rows(run, list(entity_events[:DRY_RUN_EVENTS_SHOWN])),
             "dry_total": entity_events.count(),
             "explain_url": reverse("admin:contacts_contactentity_changelist"),
+            "scoped": _scoped(run),
         }
         return TemplateResponse(request, "admin/profiles/run/detail.html", context)
 
     @admin.display(description="Kind")
     def kind(self, obj: Run) -> str:
-        return "dry run" if obj.dry_run else "export"
+        return format_html(
+            '{}<br><span class="cs-muted">{}</span>', obj.kind_label, obj.get_trigger_display()
+        )
+
+    @admin.display(description="Contacts")
+    def counts(self, obj: Run) -> str:
+        words = RUN_COUNT_WORDS_DRY if obj.dry_run else RUN_COUNT_WORDS
+        parts = [
+            format_html('<span class="cs-count cs-count-{}">{} {}</span>', key, n, word)
+            for key, word in words
+            if (n := getattr(obj, key))
+        ]
+        if not parts:
+            return format_html('<span class="cs-muted">{}</span>', "nothing to do")
+        return format_html_join(" · ", "{}", ((p,) for p in parts))
 
     @admin.display(description="Status", ordering="status")
     def status_chip(self, obj: Run) -> str:
-        return chip(obj.status, obj.get_status_display())
+        if obj.status in ACTIVE_RUN_STATUSES:  # kept true while the list is open
+            return format_html(
+                '<span data-run-live="{}">{}</span>',
+                reverse("admin:profiles_run_progress", args=[obj.pk]),
+                chip(obj.status, obj.status_label),
+            )
+        return chip(obj.status, obj.status_label)
 
     @admin.display(description="Duration")
     def duration(self, obj: Run) -> str:
         seconds = obj.duration_seconds
         return "—" if seconds is None else f"{seconds:.1f} s"
+
+
+def _scoped(run: Run) -> list[Any]:
+    """The contacts a run of named contacts was limited to, to name them (not their ids)."""
+    ids = (run.scope or {}).get("entity_ids") or []
+    if not ids:
+        return []
+    try:
+        entities = registry.get(run.profile.type).entities(run.profile)
+    except registry.UnknownProfileType:
+        return []
+    return list(entities.filter(pk__in=ids).order_by("pk")[:50])
 
 
 def _blank(value: Any) -> bool:
@@ -133,9 +185,11 @@ def _dry_row(event: Any) -> dict[str, Any]:
         warnings.insert(
             0, "would blank a field: " + ", ".join(c["field"] for c in changes if c["blanks"])
         )
+    outcome = str(data.get("outcome") or "")
     return {
         "entity_id": event.entity_id,
-        "outcome": data.get("outcome") or "",
+        "outcome": outcome,
+        "outcome_label": DRY_RUN_WORDS.get(outcome, outcome),
         "action": data.get("action") or "",
         "message": data.get("message") or event.message,
         "changes": changes,

@@ -46,6 +46,11 @@ COMMON_FIELDSETS: list[tuple[str | None, dict[str, Any]]] = [
 ]
 
 
+SOURCES_FIELDSET: tuple[str | None, dict[str, Any]] = (
+    "Contacts to export",
+    {"fields": ["guest_buyers"]},
+)
+
 IDENTITY_FIELDSET: tuple[str | None, dict[str, Any]] = (
     "Shared e-mail addresses",
     {
@@ -70,6 +75,14 @@ class ProfileForm(forms.ModelForm):
         label="Website priority",
         required=False,
         help_text="Magento website ids, first wins, e.g. “2, 1” (for the website priority rule).",
+    )
+    guest_buyers = forms.BooleanField(
+        label="Export guest checkout contacts",
+        required=False,
+        initial=True,
+        help_text="Buyers who checked out without an account become FreeAgent contacts too "
+        "(one per e-mail and website). Turned off, they are no longer read or sent; contacts "
+        "already in FreeAgent stay there.",
     )
 
     type_id: ClassVar[str] = ""
@@ -166,6 +179,10 @@ class ProfileForm(forms.ModelForm):
         rule, websites = sharing.sharing_settings(self.instance.settings)
         self.fields["shared_email"].initial = rule
         self.fields["website_priority"].initial = ", ".join(str(w) for w in websites)
+        if "guest_buyers" in self.fields:
+            self.fields["guest_buyers"].initial = bool(
+                (self.instance.settings or {}).get("guest_buyers", True)
+            )
 
     def clean(self) -> dict[str, Any]:
         data: dict[str, Any] = super().clean() or {}
@@ -174,6 +191,8 @@ class ProfileForm(forms.ModelForm):
             settings = dict(self.instance.settings or {})
             settings["shared_email"] = data.get("shared_email") or "flag"
             settings["website_priority"] = [int(w) if w.isdigit() else w for w in websites if w]
+            if "guest_buyers" in self.fields:
+                settings["guest_buyers"] = bool(data.get("guest_buyers"))
             self.instance.settings = settings
         return data
 
@@ -228,6 +247,7 @@ def profile_fieldsets(type_id: str) -> list[tuple[str | None, dict[str, Any]]]:
     sections = [
         *COMMON_FIELDSETS,
         *(EMARSYS_FIELDSETS if type_id == EMARSYS_TYPE else []),
+        SOURCES_FIELDSET,
         IDENTITY_FIELDSET,
     ]
     out: list[tuple[str | None, dict[str, Any]]] = []

@@ -21,7 +21,7 @@ import math
 import os
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -113,9 +113,11 @@ def run_start(
     entity_ids: Sequence[int] | None = None,
     foreground: bool = False,
     progress: ProgressCallback | None = None,
+    scope: Mapping[str, Any] | None = None,
 ) -> Run:
     """Create a Run for the profile and execute it — in this process (``foreground``, the
     CLI) or on the Celery workers. Refuses to overlap an active run of the same profile.
+    ``scope``: what the run is, for its history (``{"initial": "both"}``).
     """
     registry.get(profile.type)  # unknown types fail before a Run is created
     if undecryptable(profile.settings):
@@ -126,7 +128,7 @@ def run_start(
         )
     if trigger in (RunTrigger.CLI, RunTrigger.BUTTON):
         pause.profile_pause_check(profile)  # a paused profile: tried once, or said so
-    scope: dict[str, Any] = {}
+    scope = dict(scope or {})
     if entity_ids:
         scope["entity_ids"] = sorted({int(i) for i in entity_ids})
     owner = worker_identity() if foreground else ""
@@ -366,7 +368,8 @@ def run_close(*, run: Run, error: str = "") -> None:
         locked.status = status
         locked.finished_at = timezone.now()
         locked.summary = error or run_summary(locked)
-        locked.save(update_fields=["status", "finished_at", "summary"])
+        locked.live_done = 0
+        locked.save(update_fields=["status", "finished_at", "summary", "live_done"])
     if not error and not locked.dry_run:
         registry.get(locked.profile.type).finish_run(profile=locked.profile, run=locked)
         target = locked.profile.client
