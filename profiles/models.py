@@ -362,7 +362,8 @@ class Run(models.Model):
         if self.status == RunStatus.PARTIAL:
             if self.failed:
                 return f"Partial ({self.failed} failed)"
-            return f"Partial ({self.retried} wait for a later run)"
+            waiting = int((self.scope or {}).get("waiting") or self.retried)
+            return f"Partial ({waiting} wait for a later run)"
         return self.get_status_display()
 
     @property

@@ -78,7 +78,7 @@ class RunAdmin(ButtonUrlsMixin, admin.ModelAdmin):
         extra = {
             **(extra_context or {}),
             "runs_chart": runs_chart(
-                run_series(profile=profile, limit=40), title="Contacts per run (latest 40 runs)"
+                run_series(profile=profile, limit=100), title="Contacts per run (latest 100 runs)"
             ),
         }
         return super().changelist_view(request, extra)

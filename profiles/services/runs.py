@@ -365,11 +365,13 @@ def run_close(*, run: Run, error: str = "") -> None:
             # for a later run is not.
             waiting = _still_waiting(locked) if locked.retried else 0
             status = RunStatus.PARTIAL if waiting else RunStatus.SUCCESS
+            if waiting:
+                locked.scope = {**(locked.scope or {}), "waiting": waiting}
         locked.status = status
         locked.finished_at = timezone.now()
         locked.summary = error or run_summary(locked)
         locked.live_done = 0
-        locked.save(update_fields=["status", "finished_at", "summary", "live_done"])
+        locked.save(update_fields=["status", "finished_at", "summary", "live_done", "scope"])
     if not error and not locked.dry_run:
         registry.get(locked.profile.type).finish_run(profile=locked.profile, run=locked)
         target = locked.profile.client
@@ -393,16 +395,17 @@ def _still_waiting(run: Run) -> int:
 
 
 def run_summary(run: Run) -> str:
+    would = "would be " if run.dry_run else ""  # a dry run did none of it
     parts = [
         f"{run.collected} collected",
-        f"{run.created} created",
-        f"{run.updated} updated",
+        f"{run.created} {would}created",
+        f"{run.updated} {would}updated",
         f"{run.unchanged} unchanged",
-        f"{run.skipped} skipped",
-        f"{run.failed} failed",
+        f"{run.skipped} {would}skipped",
+        f"{run.failed} {'would fail' if run.dry_run else 'failed'}",
     ]
     if run.retried:
-        parts.append(f"{run.retried} deferred for retry")
+        parts.append(f"{run.retried} {'would wait' if run.dry_run else 'deferred for retry'}")
     prefix = "Dry run — nothing was sent: " if run.dry_run else ""
     return prefix + ", ".join(parts) + "."
 
