@@ -257,7 +257,12 @@ class Profile(models.Model):
                 ("client", ptype.target_client_type),
             ):
                 chosen = getattr(self, field)
-                if wanted and chosen is not None and chosen.type != wanted:
+                if wanted and chosen is None:
+                    errors.setdefault(field, []).append(
+                        f"Required: the {ClientType(wanted).label} client this profile "
+                        + ("reads from." if field == "source_client" else "writes to.")
+                    )
+                elif wanted and chosen is not None and chosen.type != wanted:
                     errors.setdefault(field, []).append(
                         f"This profile type needs a {ClientType(wanted).label} client; "
                         f"'{chosen.name}' is {chosen.get_type_display()}."

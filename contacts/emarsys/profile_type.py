@@ -220,6 +220,9 @@ class EmarsysContactSync(registry.ProfileType):
             and str(subscribers.get("source") or "customers") == "customers"
         ):
             errors.setdefault("export_types", []).append(guest_source_message(source, settings))
+        unknown = unknown_field_rows(profile.client, settings.get("field_mapping"))
+        if unknown:
+            errors.setdefault("field_mapping", []).extend(unknown)
         return errors
 
     def settings_from_config(self, values: dict[str, Any]) -> dict[str, Any]:
@@ -227,6 +230,26 @@ class EmarsysContactSync(registry.ProfileType):
 
     def settings_to_config(self, settings: dict[str, Any]) -> dict[str, Any]:
         return config.to_config(settings)
+
+
+def unknown_field_rows(client: Any, rows: Any) -> list[str]:
+    """Mapping rows naming an Emarsys field id the client's collected field list does not
+    hold (only when a list was collected: without one nothing can be said)."""
+    fields = ((client.configuration_data or {}).get("fields") or []) if client else []
+    if not fields or not isinstance(rows, list):
+        return []
+    known = {str(f.get("id")) for f in fields if isinstance(f, dict)}
+    out = []
+    for n, row in enumerate(rows, start=1):
+        target = row.get("emarsys") if isinstance(row, dict) else None
+        field_id = str(target).strip() if isinstance(target, (str, int)) else ""
+        if field_id.isdigit() and field_id not in known:
+            out.append(
+                f"Row {n}: Emarsys has no field #{field_id} (not among the {len(known)} "
+                f"fields collected from client '{client.name}'; collect its configuration "
+                "data again if the field is new)."
+            )
+    return out
 
 
 def optin_note(entity: Any) -> str:

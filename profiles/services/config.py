@@ -298,16 +298,20 @@ def config_load(data: dict[str, Any]) -> ConfigResult:
             _assign(
                 profile, values, result, label=f"profile {raw['name']}", path=path, errors=errors
             )
-        _check_profiles_of_changed_clients(result, errors)
+        mentioned = {str(p.get("name")) for p in data.get("profiles") or [] if isinstance(p, dict)}
+        _check_profiles_of_changed_clients(result, errors, skip=mentioned)
         if errors:
             transaction.set_rollback(True)
-            raise ConfigError(errors)
+            raise ConfigError(list(dict.fromkeys(errors)))  # each problem once, in order
     return result
 
 
-def _check_profiles_of_changed_clients(result: ConfigResult, errors: list[str]) -> None:
+def _check_profiles_of_changed_clients(
+    result: ConfigResult, errors: list[str], *, skip: set[str]
+) -> None:
     """A client change (say a subscriber source that cannot serve guests) is checked
-    against the profiles that use it, even those the file does not mention."""
+    against the profiles that use it and the file does not mention (those it mentions
+    were checked as its own entries, under their own paths)."""
     names = [
         label.removeprefix("client ") for label in result.updated if label.startswith("client ")
     ]
@@ -316,12 +320,17 @@ def _check_profiles_of_changed_clients(result: ConfigResult, errors: list[str]) 
     for profile in Profile.objects.filter(source_client__name__in=names).select_related(
         "source_client"
     ):
+        if profile.name in skip:
+            continue
         try:
             problems = registry.get(profile.type).validate_settings(profile)
         except registry.UnknownProfileType:
             continue
         for key, messages in problems.items():
-            errors.extend(f"profile {profile.name}.{key}: {m}" for m in messages)
+            errors.extend(
+                f"profile '{profile.name}' (not in this file, its client changed).{key}: {m}"
+                for m in messages
+            )
 
 
 def _keep_unmentioned_client_state(
@@ -360,6 +369,16 @@ def _tokens_newer(tokens: dict[str, Any], client: Client) -> bool:
         return False
 
 
+# Model fields whose config key is spelt otherwise (an error names what the file says).
+MODEL_TO_CONFIG_KEY = {
+    "schedule_cron": "schedule",
+    "schedule_preset": "schedule",
+    "source_client": "source",
+    "credentials": "auth",
+    "settings": "settings",
+}
+
+
 def _assign(
     obj: Client | Profile,
     values: dict[str, Any],
@@ -382,7 +401,8 @@ def _assign(
         obj.full_clean()
     except ValidationError as exc:
         for name, messages in exc.message_dict.items():
-            errors.extend(f"{path}.{name}: {m}" for m in messages)
+            key = MODEL_TO_CONFIG_KEY.get(name, name)  # as the file spells it
+            errors.extend(f"{path}.{key}: {m}" for m in messages)
         return
     if errors:
         return  # nothing more is saved once something is wrong (rolled back anyway)

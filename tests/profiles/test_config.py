@@ -91,7 +91,7 @@ def test_every_error_is_reported_with_its_path_and_nothing_is_written(monkeypatc
 def test_bad_cron_names_the_field():
     data = yaml.safe_load(CONFIG.replace("${STORE_SECRET}", "x"))
     data["profiles"][0]["schedule"] = "every tuesday"
-    with pytest.raises(ConfigError, match=r"profiles\[0\]\.schedule_cron"):
+    with pytest.raises(ConfigError, match=r"profiles\[0\]\.schedule:"):
         config_load(data)
 
 
@@ -256,3 +256,81 @@ def test_reloading_keeps_what_the_file_does_not_mention(monkeypatch):
     assert Client.objects.get(name="books").settings["connected_company"] == "Acme Ltd"
     store = Client.objects.get(name="store")
     assert store.credentials["subscribers_dsn"] == "mysql://u:pw@db/m"
+
+
+def test_a_profile_without_its_clients_is_refused_naming_the_keys():
+    data = yaml.safe_load(CONFIG.replace("${STORE_SECRET}", "x"))
+    del data["profiles"][0]["client"]
+    del data["profiles"][0]["source"]
+    with pytest.raises(ConfigError) as exc:
+        config_load(data)
+    assert exc.value.errors == [
+        "profiles[0].source: Required: the Magento 2 client this profile reads from.",
+        "profiles[0].client: Required: the FreeAgent client this profile writes to.",
+    ]
+    assert Profile.objects.count() == 0
+
+
+def test_each_problem_is_reported_once_in_one_path_style():
+    data = yaml.safe_load(CONFIG.replace("${STORE_SECRET}", "x"))
+    data["clients"][0]["base_url"] = "ftp://shop.example.com"
+    data["profiles"][0]["schedule"] = "*/61 * * *"
+    with pytest.raises(ConfigError) as exc:
+        config_load(data)
+    errors = exc.value.errors
+    assert len(errors) == len(set(errors))
+    assert all(e.startswith(("clients[0].", "profiles[0].")) for e in errors), errors
+    assert any(e.startswith("clients[0].base_url: ") for e in errors)
+    assert any(e.startswith("profiles[0].schedule: ") for e in errors)
+
+
+def test_guest_buyers_round_trips_and_must_be_true_or_false():
+    data = yaml.safe_load(CONFIG.replace("${STORE_SECRET}", "x"))
+    config_load(data)
+    profile = Profile.objects.get(name="fa-contacts")
+    assert profile.settings["guest_buyers"] is True  # the default
+    assert config_dump()["profiles"][0]["guest_buyers"] is True
+    data["profiles"][0]["guest_buyers"] = False
+    config_load(data)
+    profile.refresh_from_db()
+    assert profile.settings["guest_buyers"] is False
+    assert config_dump()["profiles"][0]["guest_buyers"] is False
+    data["profiles"][0]["guest_buyers"] = "sometimes"
+    with pytest.raises(ConfigError) as exc:
+        config_load(data)
+    assert exc.value.errors == ["profiles[0].guest_buyers: true or false; got 'sometimes'."]
+
+
+def test_a_mapping_to_an_emarsys_field_the_collected_list_lacks_is_refused():
+    data = yaml.safe_load(CONFIG.replace("${STORE_SECRET}", "x"))
+    data["clients"].append(
+        {
+            "name": "crm",
+            "type": "emarsys",
+            "base_url": "http://127.0.0.1:8803/api/v2",
+            "auth": {"method": "wsse", "username": "u", "secret": "s"},
+        }
+    )
+    config_load(data)
+    crm = Client.objects.get(name="crm")
+    crm.configuration_data = {
+        "fields": [{"id": 1, "name": "First Name"}, {"id": 4, "name": "Birth date"}]
+    }
+    crm.save()
+    entry = {
+        "name": "em",
+        "type": "emarsys_contact_sync",
+        "source": "store",
+        "client": "crm",
+        "field_mapping": [{"magento": "dob", "emarsys": 4}, {"magento": "taxvat", "emarsys": 999}],
+    }
+    data["profiles"].append(entry)
+    with pytest.raises(ConfigError) as exc:
+        config_load(data)
+    assert exc.value.errors == [
+        "profiles[1].field_mapping: Row 2: Emarsys has no field #999 (not among the 2 fields "
+        "collected from client 'crm'; collect its configuration data again if the field is new)."
+    ]
+    entry["field_mapping"] = [{"magento": "dob", "emarsys": 4}]
+    config_load(data)  # a known field: loaded
+    assert Profile.objects.get(name="em").settings["field_mapping"][0]["emarsys"] in (4, "4")

@@ -101,3 +101,40 @@ def test_a_bad_url_is_one_error_not_three_retype_secrets(admin_client):
     assert "base_url" in form.errors
     said = [e for errors in form.errors.values() for e in errors]
     assert not any("Re-enter the secret" in e for e in said), said
+
+
+def test_the_emarsys_page_shows_its_webhook_url_and_whether_a_secret_is_set(
+    admin_client, planted_clients, settings
+):
+    from profiles.models import Profile
+
+    settings.PUBLIC_BASE_URL = "https://sync.example.com"
+    profile = Profile.objects.create(
+        name="Newsletter",
+        type="emarsys_contact_sync",
+        source_client=planted_clients["magento"],
+        client=planted_clients["emarsys"],
+        settings={"sync_mode": "realtime_failsafe"},
+    )
+    url = reverse("admin:profiles_profile_change", args=[profile.pk])
+    page = admin_client.get(url).content.decode()
+    assert f"https://sync.example.com/hooks/emarsys/{profile.pk}/" in page
+    assert 'id="webhook-copy"' in page
+    assert 'id="webhook-secret">not set' in page
+    assert "every notification from Magento is refused (403)" in page
+    profile.settings = {**profile.settings, "webhook_secret": "a-long-enough-secret-1"}
+    profile.save()
+    page = admin_client.get(url).content.decode()
+    assert 'id="webhook-secret">set' in page
+    assert "refused (403)" not in page
+    assert "a-long-enough-secret-1" not in page
+    fa = Profile.objects.create(
+        name="Books",
+        type="freeagent_contact_export",
+        source_client=planted_clients["magento"],
+        client=planted_clients["freeagent"],
+    )
+    fa_page = admin_client.get(reverse("admin:profiles_profile_change", args=[fa.pk]))
+    assert b"webhook-panel" not in fa_page.content
+    assert b"Export guest checkout contacts" in fa_page.content  # FreeAgent's own setting
+    assert b"Export guest checkout contacts" not in admin_client.get(url).content

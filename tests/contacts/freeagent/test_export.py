@@ -521,3 +521,37 @@ def test_a_guest_order_that_cannot_be_mirrored_is_read_again_next_time(world, mo
     second = export(profile)
     assert second.created == 1
     assert [c["email"] for c in world.fa_contacts()] == ["gwen@example.com"]
+
+
+def test_guest_checkout_contacts_follow_the_profiles_setting(world):
+    """Off: guest orders are not read and a guest waiting in the queue is skipped with the
+    reason; on again: the guests left alone meanwhile are read and exported."""
+    world.add_customer(email="carla@example.com")
+    world.add_guest_order("gwen.guest@example.com")
+    profile = world.profile(settings={"guest_buyers": False})
+    first = export(profile)
+    assert (first.collected, first.created) == (1, 1), first.summary
+    assert not ContactEntity.objects.filter(profile=profile, person_key__startswith="guest:")
+    waiting = ContactEntity.objects.create(
+        profile=profile, person_key="guest:1:old.guest@example.com", email="old.guest@example.com"
+    )
+    export(profile)
+    waiting.refresh_from_db()
+    assert waiting.status == SyncStatus.SKIPPED
+    assert "guest checkout contacts are turned off" in waiting.message["text"]
+    assert len(world.fa_contacts()) == 1
+
+    profile.settings = {**profile.settings, "guest_buyers": True}
+    profile.save()
+    world.advance_clock()
+    again = export(profile)
+    guest = ContactEntity.objects.get(
+        profile=profile, person_key__startswith="guest:", email="gwen.guest@example.com"
+    )
+    assert guest.status == SyncStatus.CREATED, again.summary
+    waiting.refresh_from_db()  # decided again now that guests are exported
+    assert waiting.status != SyncStatus.SKIPPED
+    assert {c["email"] for c in world.fa_contacts()} >= {
+        "carla@example.com",
+        "gwen.guest@example.com",
+    }
