@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from contacts.emarsys.fields import field_labels
 from contacts.emarsys.mapping import EMAIL, OPT_IN, same
 from contacts.models import ContactEntity
 from contacts.services.drift import DriftReport, drift_item, linked_by_a_person, unlinked
@@ -26,11 +27,12 @@ CHUNK = 1000
 def emarsys_drift(*, profile: Profile, report: DriftReport, repair: bool) -> None:
     assert profile.client is not None
     api = emarsys_client(profile.client)
+    labels = field_labels(profile.client)  # the report names fields, not bare ids
     for chunk in entities_in_chunks(ContactEntity.objects.filter(profile=profile), CHUNK):
         unlinked(report, chunk)
         linked = [e for e in chunk if e.remote_id]
         if linked:
-            _compare(api, linked, report)
+            _compare(api, linked, report, labels)
     if repair:
         drift_repair(profile, report)
 
@@ -39,7 +41,9 @@ def _sent(entity: ContactEntity) -> dict[str, Any]:
     return {k: v for k, v in ((entity.metadata or {}).get("sent") or {}).items() if k != OPT_IN}
 
 
-def _compare(api: Any, linked: list[ContactEntity], report: DriftReport) -> None:
+def _compare(
+    api: Any, linked: list[ContactEntity], report: DriftReport, labels: dict[str, str]
+) -> None:
     fields = sorted({EMAIL, *(k for e in linked for k in _sent(e) if k.isdigit())}, key=int)
     emails = sorted({e.email_key for e in linked if e.email_key})
     by_email: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -60,7 +64,7 @@ def _compare(api: Any, linked: list[ContactEntity], report: DriftReport) -> None
             report.items.append(
                 drift_item("duplicated", entity, detail=f"also Emarsys contact {', '.join(others)}")
             )
-        _edited(entity, ours, report)
+        _edited(entity, ours, report, labels)
     if missing:
         report.requests += 1
         found = {
@@ -74,10 +78,12 @@ def _compare(api: Any, linked: list[ContactEntity], report: DriftReport) -> None
             if row is None:
                 report.items.append(drift_item("deleted", entity))
             else:
-                _edited(entity, row, report)
+                _edited(entity, row, report, labels)
 
 
-def _edited(entity: ContactEntity, row: dict[str, Any], report: DriftReport) -> None:
+def _edited(
+    entity: ContactEntity, row: dict[str, Any], report: DriftReport, labels: dict[str, str]
+) -> None:
     """Fields whose Emarsys value is no longer what we last sent (e-mail compared as
     e-mail: case and spaces do not count)."""
     changed = []
@@ -89,7 +95,9 @@ def _edited(entity: ContactEntity, row: dict[str, Any], report: DriftReport) -> 
         elif not same(_text(have), _text(value)):
             changed.append(key)
     if changed:
-        report.items.append(drift_item("edited", entity, fields=changed))
+        report.items.append(
+            drift_item("edited", entity, fields=[labels.get(k, k) for k in changed])
+        )
 
 
 def _text(value: Any) -> Any:

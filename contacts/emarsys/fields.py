@@ -60,6 +60,44 @@ def retried(fn: Callable[[], T]) -> T:
     return call_with_retries(fn, max_attempts=4, max_rate_limit_wait=120.0)
 
 
+# Emarsys' system fields by id, as its documentation and UI name them (the account's own
+# fields come from the list collected on the client).
+SYSTEM_FIELD_NAMES = {
+    "0": "Interests",
+    "1": "First Name",
+    "2": "Last Name",
+    "3": "E-Mail",
+    "4": "Date of Birth",
+    "5": "Gender",
+    "6": "Marital Status",
+    "9": "Title",
+    "10": "Address",
+    "11": "City",
+    "12": "State",
+    "13": "ZIP",
+    "14": "Country",
+    "15": "Phone",
+    "16": "Fax",
+    "18": "Company",
+    "25": "URL",
+    "31": "Opt-In",
+    "35": "Registration Language",
+    "37": "Mobile",
+    "46": "Salutation",
+}
+
+
+def field_labels(client: Client | None) -> dict[str, str]:
+    """Emarsys field id → "Name (#id)": the system fields and those collected on ``client``
+    (what a dry run, the CLI and drift reports show instead of bare ids)."""
+    labels = {fid: f"{name} (#{fid})" for fid, name in SYSTEM_FIELD_NAMES.items()}
+    for known in ((client.configuration_data or {}).get("fields") or []) if client else []:
+        if isinstance(known, dict) and known.get("id") is not None:
+            fid = str(known["id"])
+            labels[fid] = f"{known.get('name') or 'Field'} (#{fid})"
+    return labels
+
+
 def is_placeholder(field_id: str) -> bool:
     return field_id.startswith(NEW_PREFIX)
 

@@ -15,6 +15,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from connectors.errors import ConnectorError
+from contacts.emarsys.fields import field_labels
 from contacts.emarsys.optin import OptInSyncResult, emarsys_optin_sync
 from contacts.emarsys.profile_type import TYPE_ID
 from contacts.emarsys.reconcile import emarsys_reconcile
@@ -172,16 +173,19 @@ class Command(BaseCommand):
     # -- output --------------------------------------------------------------------------------
 
     def _payloads(self, run: Run) -> None:
+        names = field_labels(run.profile.client)
         for event in run.events.exclude(data__isnull=True).order_by("pk"):
             data = event.data or {}
             self.stdout.write(event.message)
             if data.get("payload") is not None:
                 self.stdout.write(
-                    "  payload: " + json.dumps(data["payload"], sort_keys=True, ensure_ascii=False)
+                    "  payload: "
+                    + json.dumps(_named(data["payload"], names), sort_keys=True, ensure_ascii=False)
                 )
             if data.get("diff"):
                 self.stdout.write(
-                    "  changes: " + json.dumps(data["diff"], sort_keys=True, ensure_ascii=False)
+                    "  changes: "
+                    + json.dumps(_named(data["diff"], names), sort_keys=True, ensure_ascii=False)
                 )
             if data.get("lists"):
                 self.stdout.write("  lists:   " + ", ".join(data["lists"]))
@@ -199,3 +203,12 @@ class Command(BaseCommand):
         self.stdout.write("-" * max(len(title), width + 12))
         for label, value in rows:
             self.stdout.write(f"{label.ljust(width)}  {value}")
+
+
+def _named(value: Any, names: dict[str, str]) -> Any:
+    """A payload or diff keyed by field ids, keyed by field names instead."""
+    if isinstance(value, dict):
+        return {names.get(str(k), str(k)): v for k, v in value.items()}
+    if isinstance(value, list):
+        return [_named(v, names) for v in value]
+    return value

@@ -38,8 +38,13 @@ def test_dry_run_prints_each_payload_and_sends_nothing(env):
     payloads = [
         json.loads(line.split("payload: ", 1)[1]) for line in out.splitlines() if "payload:" in line
     ]
-    assert {p["3"] for p in payloads} == {"dry@example.com", "guest@example.com"}
-    assert "31" not in next(p for p in payloads if p["3"] == "guest@example.com")
+    # Fields by name (with their id), as the merchant knows them — not bare ids.
+    assert {p["E-Mail (#3)"] for p in payloads} == {"dry@example.com", "guest@example.com"}
+    dri = next(p for p in payloads if p["E-Mail (#3)"] == "dry@example.com")
+    assert dri["First Name (#1)"] == "Dri"
+    assert not any(key.isdigit() for p in payloads for key in p), payloads
+    guest = next(p for p in payloads if p["E-Mail (#3)"] == "guest@example.com")
+    assert "Opt-In (#31)" not in guest
     assert "would be created" in out
     assert "Dry run — nothing was sent" in out
     assert "created" in out

@@ -53,7 +53,9 @@ def test_emarsys_drift_reports_each_disagreement_and_repair_fixes_it(env):
         ("edited", "mail@example.com"),
         ("duplicated", "dup@example.com"),
     }
-    assert found[("edited", "edit@example.com")]["fields"] == ["2"]
+    assert found[("edited", "edit@example.com")]["fields"] == [
+        "Last Name (#2)"
+    ]  # named, not a bare id
     assert found[("edited", "mail@example.com")]["fields"] == ["3"]
     assert report["requests"] == 2  # one getdata by e-mail, one by id for the two not found
 
