@@ -56,7 +56,7 @@ def test_emarsys_drift_reports_each_disagreement_and_repair_fixes_it(env):
     assert found[("edited", "edit@example.com")]["fields"] == [
         "Last Name (#2)"
     ]  # named, not a bare id
-    assert found[("edited", "mail@example.com")]["fields"] == ["3"]
+    assert found[("edited", "mail@example.com")]["fields"] == ["E-Mail (#3)"]
     assert report["requests"] == 2  # one getdata by e-mail, one by id for the two not found
 
     code, _ = drift(env.profile, "--repair")
