@@ -48,7 +48,15 @@ class EmarsysContactSync(registry.ProfileType):
     config_keys = config.CONFIG_KEYS
     field_defaults = {"enable_retry_on_failure": True, "process_batch_size": 1000}
     # Guest buyers: Emarsys has its own export types (customers, subscribers).
-    unused_fields = frozenset({"schedule_preset", "schedule_cron", "api_behaviour", "guest_buyers"})
+    unused_fields = frozenset(
+        {
+            "schedule_preset",
+            "schedule_cron",
+            "api_behaviour",
+            "guest_buyers",
+            "new_charge_sales_tax",
+        }
+    )
 
     @property
     def entity_model(self) -> type[ContactEntity]:

@@ -25,6 +25,7 @@ from contacts.freeagent.cache import (
 from contacts.freeagent.export import ContactWriter, ExchangeRecorder
 from contacts.freeagent.mapping import contact_payload, field_changes
 from contacts.freeagent.resolve import (
+    NEW_CONTACT_OPTIONS,
     BatchLookups,
     SourceMissing,
     contact_generate,
@@ -147,6 +148,31 @@ class ContactCreation(Processor):
 APPLIED_STATE = "applied_settings"
 
 
+def contact_options(client: Any) -> dict[str, list[str]]:
+    """The per-contact options FreeAgent offers, as collected on the client (empty before
+    "Collect configuration data")."""
+    data = (client.configuration_data or {}) if client is not None else {}
+    options = data.get("contact_options") or {}
+    return {k: [str(v) for v in options.get(k) or []] for k in NEW_CONTACT_OPTIONS}
+
+
+def new_contacts_errors(profile: Profile) -> dict[str, list[str]]:
+    """``new_contacts`` names only options FreeAgent has (those collected, when collected)."""
+    chosen = (profile.settings or {}).get("new_contacts") or {}
+    if not isinstance(chosen, dict):
+        return {"new_contacts": ["A mapping, e.g. {charge_sales_tax: Never}."]}
+    errors = []
+    collected = contact_options(profile.client)
+    for key, value in chosen.items():
+        if key not in NEW_CONTACT_OPTIONS:
+            errors.append(
+                f"{key}: not an option of new contacts ({', '.join(NEW_CONTACT_OPTIONS)})."
+            )
+        elif value and collected.get(key) and str(value) not in collected[key]:
+            errors.append(f"{key}: FreeAgent offers {', '.join(collected[key])}; got {value!r}.")
+    return {"new_contacts": errors} if errors else {}
+
+
 def guests_exported(settings: dict[str, Any] | None) -> bool:
     """The profile's "Export guest checkout contacts" (on unless turned off)."""
     return bool((settings or {}).get("guest_buyers", True))
@@ -198,10 +224,15 @@ class FreeAgentContactExport(registry.ProfileType):
     source_client_type = "magento"
     target_client_type = "freeagent"
     stages = [ContactData, ContactCreation, QueueAndLog]
-    config_keys = (*sharing.CONFIG_KEYS, "guest_buyers")
+    config_keys = (*sharing.CONFIG_KEYS, "guest_buyers", "new_contacts")
 
     def default_settings(self) -> dict[str, Any]:
-        return {"shared_email": sharing.FLAG, "website_priority": [], "guest_buyers": True}
+        return {
+            "shared_email": sharing.FLAG,
+            "website_priority": [],
+            "guest_buyers": True,
+            "new_contacts": {},
+        }
 
     def extra_schedules(self, profile: Profile) -> list[registry.ExtraSchedule]:
         return [registry.ExtraSchedule(key="drift", cron=DRIFT_CRON, task=DRIFT_TASK, kwargs={})]
@@ -217,12 +248,15 @@ class FreeAgentContactExport(registry.ProfileType):
         value = (profile.settings or {}).get("guest_buyers", True)
         if not isinstance(value, bool):
             errors["guest_buyers"] = [f"true or false; got {value!r}."]
+        errors.update(new_contacts_errors(profile))
         return errors
 
     def settings_from_config(self, values: dict[str, Any]) -> dict[str, Any]:
         out = {**self.default_settings(), **sharing.sharing_from_config(values)}
         if "guest_buyers" in values:
             out["guest_buyers"] = values["guest_buyers"]  # validated as a boolean
+        if "new_contacts" in values:
+            out["new_contacts"] = values["new_contacts"]  # validated against the options
         return out
 
     def settings_to_config(self, settings: dict[str, Any]) -> dict[str, Any]:
@@ -231,6 +265,7 @@ class FreeAgentContactExport(registry.ProfileType):
             "shared_email": rule,
             "website_priority": websites,
             "guest_buyers": guests_exported(settings),
+            "new_contacts": dict(settings.get("new_contacts") or {}),
         }
 
     @property

@@ -158,6 +158,15 @@ def contact_resolve(
     return Resolution(hidden_matches=hidden, how="new")
 
 
+NEW_CONTACT_OPTIONS = ("charge_sales_tax",)
+
+
+def new_contact_defaults(settings: dict[str, Any] | None) -> dict[str, str]:
+    """The profile's values for new FreeAgent contacts (FreeAgent's own default if unset)."""
+    chosen = dict((settings or {}).get("new_contacts") or {})
+    return {k: str(chosen[k]) for k in NEW_CONTACT_OPTIONS if chosen.get(k)}
+
+
 def contact_generate(
     *,
     profile: Profile,
@@ -216,6 +225,9 @@ def contact_generate(
             )
             return
         item.context["action"] = "create"
+        # What a new contact starts with (set once: later edits in FreeAgent stand, and
+        # it is not part of the payload compared on later runs).
+        payload = {**payload, **new_contact_defaults(profile.settings)}
         item.payload = payload
         warnings = [
             f"would create — possible duplicate of hidden contact {m.url}"

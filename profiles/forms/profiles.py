@@ -48,7 +48,7 @@ COMMON_FIELDSETS: list[tuple[str | None, dict[str, Any]]] = [
 
 SOURCES_FIELDSET: tuple[str | None, dict[str, Any]] = (
     "Contacts to export",
-    {"fields": ["guest_buyers"]},
+    {"fields": ["guest_buyers", "new_charge_sales_tax"]},
 )
 
 IDENTITY_FIELDSET: tuple[str | None, dict[str, Any]] = (
@@ -83,6 +83,14 @@ class ProfileForm(forms.ModelForm):
         help_text="Buyers who checked out without an account become FreeAgent contacts too "
         "(one per e-mail and website). Turned off, they are no longer read or sent; contacts "
         "already in FreeAgent stay there.",
+    )
+
+    new_charge_sales_tax = forms.ChoiceField(
+        label="New contacts: charge sales tax",
+        required=False,
+        choices=[],
+        help_text="Set on each contact this profile creates in FreeAgent (later changes made "
+        "in FreeAgent stand). The choices are those collected from the FreeAgent client.",
     )
 
     type_id: ClassVar[str] = ""
@@ -183,6 +191,29 @@ class ProfileForm(forms.ModelForm):
             self.fields["guest_buyers"].initial = bool(
                 (self.instance.settings or {}).get("guest_buyers", True)
             )
+        if "new_charge_sales_tax" in self.fields:
+            self._init_new_contacts()
+
+    def _init_new_contacts(self) -> None:
+        """The choices FreeAgent offers, from the client's collected configuration data."""
+        from contacts.freeagent.profile_type import contact_options
+
+        client = self.instance.client if self.instance.client_id else None
+        offered = contact_options(client).get("charge_sales_tax") or []
+        current = str(
+            ((self.instance.settings or {}).get("new_contacts") or {}).get("charge_sales_tax") or ""
+        )
+        choices = [("", "FreeAgent's default")] + [(v, v) for v in offered]
+        if current and current not in offered:
+            choices.append((current, f"{current} (not offered now)"))
+        field = self.fields["new_charge_sales_tax"]
+        field.choices = choices  # type: ignore[attr-defined]
+        field.initial = current
+        if not offered:
+            field.help_text = (
+                "Collect configuration data on the FreeAgent client (Clients → Collect "
+                "configuration data) to choose; until then FreeAgent's default applies."
+            )
 
     def clean(self) -> dict[str, Any]:
         data: dict[str, Any] = super().clean() or {}
@@ -193,6 +224,9 @@ class ProfileForm(forms.ModelForm):
             settings["website_priority"] = [int(w) if w.isdigit() else w for w in websites if w]
             if "guest_buyers" in self.fields:
                 settings["guest_buyers"] = bool(data.get("guest_buyers"))
+            if "new_charge_sales_tax" in self.fields:
+                chosen = str(data.get("new_charge_sales_tax") or "")
+                settings["new_contacts"] = {"charge_sales_tax": chosen} if chosen else {}
             self.instance.settings = settings
         return data
 

@@ -335,3 +335,29 @@ def test_initial_export_buttons_start_a_run(admin_client, emarsys_profile):
         follow=True,
     )
     assert "Choose customers, subscribers or both" in _messages(bad)
+
+
+def test_the_contacts_to_export_settings_are_saved_from_the_form(admin_client, fa_profile):
+    books = fa_profile.client
+    books.configuration_data = {"contact_options": {"charge_sales_tax": ["Auto", "Never"]}}
+    books.save()
+    url = reverse("admin:profiles_profile_change", args=[fa_profile.pk])
+    data = _fa_profile_data(
+        {"magento": fa_profile.source_client, "freeagent": books},
+        name=fa_profile.name,
+        new_charge_sales_tax="Never",
+    )
+    response = admin_client.post(url, data)  # the guest checkbox left unticked
+    assert response.status_code == 302, response.content.decode()[:2000]
+    fa_profile.refresh_from_db()
+    assert fa_profile.settings["guest_buyers"] is False
+    assert fa_profile.settings["new_contacts"] == {"charge_sales_tax": "Never"}
+    data.update(guest_buyers="on", new_charge_sales_tax="")
+    assert admin_client.post(url, data).status_code == 302
+    fa_profile.refresh_from_db()
+    assert fa_profile.settings["guest_buyers"] is True
+    assert fa_profile.settings["new_contacts"] == {}
+    data["new_charge_sales_tax"] = "Sometimes"  # not offered: refused by the choice field
+    page = admin_client.post(url, data)
+    assert page.status_code == 200
+    assert "Select a valid choice" in page.content.decode()

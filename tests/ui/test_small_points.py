@@ -138,3 +138,25 @@ def test_the_emarsys_page_shows_its_webhook_url_and_whether_a_secret_is_set(
     assert b"webhook-panel" not in fa_page.content
     assert b"Export guest checkout contacts" in fa_page.content  # FreeAgent's own setting
     assert b"Export guest checkout contacts" not in admin_client.get(url).content
+
+
+def test_the_freeagent_profile_offers_the_collected_sales_tax_options(
+    admin_client, planted_clients
+):
+    from profiles.models import Profile
+
+    books = planted_clients["freeagent"]
+    fa = Profile.objects.create(
+        name="Books",
+        type="freeagent_contact_export",
+        source_client=planted_clients["magento"],
+        client=books,
+    )
+    url = reverse("admin:profiles_profile_change", args=[fa.pk])
+    page = admin_client.get(url).content.decode()
+    assert "Collect configuration data on the FreeAgent client" in page
+    books.configuration_data = {"contact_options": {"charge_sales_tax": ["Auto", "Never"]}}
+    books.save()
+    page = admin_client.get(url).content.decode()
+    assert '<option value="Never">Never</option>' in page
+    assert "Collect configuration data on the FreeAgent client" not in page

@@ -555,3 +555,35 @@ def test_guest_checkout_contacts_follow_the_profiles_setting(world):
         "carla@example.com",
         "gwen.guest@example.com",
     }
+
+
+def test_new_contacts_take_the_profiles_sales_tax_choice_once(world):
+    """The option collected from FreeAgent, chosen on the profile: sent with each create,
+    never with an update (a change made in FreeAgent stands) and no reason to re-send."""
+    world.books.configuration_data = {
+        "contact_options": {"charge_sales_tax": ["Auto", "Always", "Never"]}
+    }
+    world.books.save()
+    customer = world.add_customer(firstname="Tax", lastname="Free")
+    profile = world.profile(settings={"new_contacts": {"charge_sales_tax": "Never"}})
+    first = export(profile)
+    assert first.created == 1, first.summary
+    assert len(world.fa_requests("POST")) == 1
+    create = DeliveryAttempt.objects.get(action="create")
+    assert create.request["body"]["contact"]["charge_sales_tax"] == "Never"
+    remote = world.fa_contacts()[0]
+    assert remote["charge_sales_tax"] == "Never"  # FreeAgent took it (its default: Auto)
+    again = export(profile)
+    assert again.created == again.updated == 0  # not part of what is compared
+    world.advance_clock()
+    world.patch_customer(customer["id"], lastname="Taxed")
+    export(profile)
+    assert len(world.fa_requests("PUT")) == 1
+    update = DeliveryAttempt.objects.get(action="update")
+    assert update.request["body"] == {"contact": {"last_name": "Taxed"}}
+
+    profile.settings = {**profile.settings, "new_contacts": {"charge_sales_tax": "Sometimes"}}
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError, match="FreeAgent offers Auto, Always, Never"):
+        profile.full_clean()
