@@ -193,6 +193,8 @@ class QueueAndLog(PostProcessor):
                     entity_id=item.entity.pk,
                     message=f"{item.entity}: would be {item.outcome}. {item.message}".strip(),
                     data={
+                        # Named here: a contact new to this dry run is gone after it.
+                        "label": str(item.entity),
                         "outcome": item.outcome.value if item.outcome else None,
                         "message": item.message,
                         "payload": item.payload,

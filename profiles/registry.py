@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -95,6 +96,11 @@ class ProfileType(ABC):
     def field_help(self) -> dict[str, str]:
         """Help texts of the common profile fields that read differently for this type."""
         return {}
+
+    def dry_run_scope(self, profile: Profile) -> AbstractContextManager[Any]:
+        """Around a profile's dry run (collection and processing): what it writes to the
+        queue is taken back when it ends (see ``contacts.services.dry_journal``)."""
+        return nullcontext()
 
     def webhook(self, profile: Profile, base_url: str) -> dict[str, Any] | None:
         """The endpoint this profile receives notifications at, for its admin page:

@@ -31,6 +31,7 @@ from contacts.emarsys.identity import (
 )
 from contacts.emarsys.reevaluate import settings_reevaluate
 from contacts.models import ContactEntity, Customer, Subscriber
+from contacts.services import dry_journal
 from contacts.services.entities import (
     Pending,
     entities_mark_pending,
@@ -78,12 +79,14 @@ def subscriber_source(client: Client, api: MagentoClient) -> SubscriberSource:
 
 
 def failsafe_release(*, profile: Profile) -> int:
-    """Put contacts whose retry is due back in the queue; returns how many."""
-    return (
-        ContactEntity.objects.filter(profile=profile, queue_status=QueueStatus.RETRY)
-        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=timezone.now()))
-        .update(queue_status=QueueStatus.PENDING)
+    """Put contacts whose retry is due back in the queue; returns how many (a dry run
+    counts them and moves nothing: it processes due retries where they are)."""
+    due = ContactEntity.objects.filter(profile=profile, queue_status=QueueStatus.RETRY).filter(
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=timezone.now())
     )
+    if dry_journal.active() is not None:
+        return due.count()
+    return due.update(queue_status=QueueStatus.PENDING)
 
 
 def stores_refresh(profile: Profile, api: MagentoClient) -> dict[str, Any]:

@@ -167,6 +167,11 @@ class EmarsysContactSync(registry.ProfileType):
     ) -> tuple[int, list[str]]:
         return reevaluation_preview(profile=profile, settings=settings)
 
+    def dry_run_scope(self, profile: Profile) -> Any:
+        from contacts.services.dry_journal import dry_run_journal
+
+        return dry_run_journal(profile)
+
     def webhook(self, profile: Profile, base_url: str) -> dict[str, Any] | None:
         from django.urls import reverse
 

@@ -234,6 +234,11 @@ class FreeAgentContactExport(registry.ProfileType):
             "new_contacts": {},
         }
 
+    def dry_run_scope(self, profile: Profile) -> Any:
+        from contacts.services.dry_journal import dry_run_journal
+
+        return dry_run_journal(profile)
+
     def extra_schedules(self, profile: Profile) -> list[registry.ExtraSchedule]:
         return [registry.ExtraSchedule(key="drift", cron=DRIFT_CRON, task=DRIFT_TASK, kwargs={})]
 

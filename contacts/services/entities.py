@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from contacts.models import ContactEntity
 from contacts.people import email_key
+from contacts.services import dry_journal
 from profiles.models import Profile, QueueStatus, SyncStatus
 from profiles.services.bulk import rows_insert, rows_update
 
@@ -139,6 +140,13 @@ def entities_mark_pending(*, profile: Profile, people: Sequence[Pending]) -> set
         # Created meanwhile by another collector (webhook and poll): that one queued it.
         rows_insert(ContactEntity, new, ignore_conflicts=True)
         queued.update(e.person_key for e in new)
+        journal = dry_journal.active()
+        if journal is not None and new:
+            journal.created_now(
+                ContactEntity.objects.filter(
+                    profile=profile, person_key__in=[e.person_key for e in new]
+                ).values_list("pk", flat=True)
+            )
         changed = []
         for key, entity in existing.items():
             p = wanted[key]
@@ -146,6 +154,8 @@ def entities_mark_pending(*, profile: Profile, people: Sequence[Pending]) -> set
                 continue
             if entity.queue_status == QueueStatus.PROCESSING:
                 continue  # the next collection sees the hash differ and queues it then
+            if journal is not None:
+                journal.remember([entity])
             entity.metadata = {
                 **(entity.metadata or {}),
                 **p.metadata,
@@ -171,8 +181,8 @@ def entities_rekey(*, profile: Profile, moves: Sequence[tuple[str, str, dict[str
     """:func:`entity_rekey` for a page: ``(old key, new key, fields)`` each; one query finds
     the few old keys that exist. Returns how many were moved."""
     olds = {old for old, _new, _fields in moves}
-    if not olds:
-        return 0
+    if not olds or dry_journal.active() is not None:
+        return 0  # a dry run moves no key (a move may merge two entities: see dry_journal)
     present = set(
         ContactEntity.objects.filter(profile=profile, person_key__in=list(olds)).values_list(
             "person_key", flat=True

@@ -168,7 +168,14 @@ def _dry_rows(run: Run, events: list[RunEvent]) -> list[dict[str, Any]]:
         labels = {e.pk: str(e) for e in entities.filter(pk__in=[ev.entity_id for ev in events])}
     except registry.UnknownProfileType:
         labels = {}
-    return [{**_dry_row(e), "label": labels.get(e.entity_id, f"#{e.entity_id}")} for e in events]
+    return [
+        {
+            **_dry_row(e),
+            "label": labels.get(e.entity_id) or (e.data or {}).get("label") or f"#{e.entity_id}",
+            "exists": e.entity_id in labels,  # new to the dry run: not in the queue after it
+        }
+        for e in events
+    ]
 
 
 def _dry_row(event: Any) -> dict[str, Any]:

@@ -183,6 +183,17 @@ def run_execute(
     Run.objects.filter(pk=run.pk).update(status=RunStatus.RUNNING, started_at=now, heartbeat_at=now)
     run.status = RunStatus.RUNNING
     run.started_at = now
+    if run.dry_run and not run.scope.get("entity_ids"):
+        # A profile's dry run collects, processes and then gives the queue back as it was.
+        with ptype.dry_run_scope(profile):
+            return _execute(run, ptype, foreground=True, progress=progress)
+    return _execute(run, ptype, foreground=foreground, progress=progress)
+
+
+def _execute(
+    run: Run, ptype: registry.ProfileType, *, foreground: bool, progress: ProgressCallback | None
+) -> Run:
+    profile = run.profile
     try:
         collected = 0 if run.scope.get("entity_ids") else ptype.collect(profile=profile, run=run)
     except Exception as exc:

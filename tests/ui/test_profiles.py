@@ -170,9 +170,15 @@ def test_dry_run_lists_the_changed_customer_with_its_field_diff(admin_client, fa
     assert "Changedname" in page
     assert "last_name" in page
     assert "possible duplicate of hidden contact" in page
-    # Nothing was sent: the entity still waits for the real export.
+    # Nothing was sent, and the queue is as the dry run found it: the real export
+    # collects the two changes itself and counts them.
     changed = ContactEntity.objects.get(pk=target.pk)
-    assert changed.queue_status == QueueStatus.PENDING
+    assert changed.queue_status == QueueStatus.COMPLETE
+    assert not ContactEntity.objects.filter(profile=fa_profile, email="twin@example.com")
+    assert "(new: in the queue once a real run collects it)" in page
+    admin_client.post(reverse("admin:profiles_profile_export_now", args=[fa_profile.pk]))
+    real = Run.objects.filter(profile=fa_profile, dry_run=False).order_by("-pk").first()
+    assert (real.collected, real.updated, real.created) == (2, 1, 1), real.summary
 
 
 def test_schedule_toggle_and_retry_failed(admin_client, fa_profile):

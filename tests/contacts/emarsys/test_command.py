@@ -49,9 +49,15 @@ def test_dry_run_prints_each_payload_and_sends_nothing(env):
     assert "Dry run — nothing was sent" in out
     assert "created" in out
     assert "2/2 created 2" in err  # the progress bar
-    # Nothing was created in Emarsys, not even the key fields.
+    # Nothing was created in Emarsys by the dry run, not even the key fields.
     state = requests.get(f"{env.em}/_sim/state", timeout=5).json()
     assert state["custom_fields"] == []
+    # The queue as the dry run found it (both people were new to it)…
+    assert not ContactEntity.objects.exists()
+    code, out, err = run_command("export")
+    assert code == 0, out + err
+    assert "2 collected, 2 created" in out  # …so the real export collects them itself
+    assert len(env.contacts()) == 2
 
 
 def test_export_succeeds_with_exit_0_and_fails_with_exit_1(env):

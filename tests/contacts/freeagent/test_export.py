@@ -229,14 +229,53 @@ def test_dry_run_sends_nothing_and_records_the_diff(world):
     assert event.data["action"] == "update"
     assert ["last_name", "Doe", "Smith"] in [list(c) for c in event.data["changes"]]
     entity = ContactEntity.objects.get(profile=profile)
-    assert entity.queue_status == "pending"  # still to do for a real run
+    assert entity.queue_status == "complete"  # the queue as the dry run found it…
+    real = export(profile)
+    assert (real.collected, real.updated) == (1, 1)  # …so the real run collects it itself
+
+
+def test_a_dry_run_leaves_the_queue_as_it_found_it(world):
+    """New people, changed ones and due retries: the dry run shows them all, then the
+    queue, the entities and the watermarks are as before; the real run counts them."""
+    changed = world.add_customer(firstname="Jane", lastname="Doe")
+    world.add_customer(firstname="Stay", lastname="Same")
+    profile = world.profile()
+    export(profile)
+    before = {
+        e.pk: (e.queue_status, e.metadata, e.collected_at)
+        for e in ContactEntity.objects.filter(profile=profile)
+    }
+    state = dict(type(profile).objects.get(pk=profile.pk).state)
+    world.advance_clock()
+    world.patch_customer(changed["id"], lastname="Smith")
+    world.add_customer(firstname="New", lastname="Person", email="new.person@example.com")
+
+    dry = export(profile, dry_run=True)
+    assert (dry.collected, dry.created, dry.updated) == (2, 1, 1), dry.summary
+    labels = [e.data.get("label", "") for e in dry.events.filter(entity_id__isnull=False)]
+    assert any("new.person@example.com" in label for label in labels)
+    after = {
+        e.pk: (e.queue_status, e.metadata, e.collected_at)
+        for e in ContactEntity.objects.filter(profile=profile)
+    }
+    assert after == before
+    assert type(profile).objects.get(pk=profile.pk).state == state
+
+    real = export(profile)
+    assert (real.collected, real.created, real.updated) == (2, 1, 1), real.summary
 
 
 def test_entity_scope_exports_one_contact(world):
     world.add_customer()
     world.add_customer()
     profile = world.profile()
-    export(profile, dry_run=True)  # collect without sending
+    # Collected without sending: entities queued as a run's collection leaves them.
+    type(profile).objects.filter(pk=profile.pk).update(api_behaviour="update")
+    profile.refresh_from_db()
+    export(profile)  # "Update Existing": nothing exists yet, so both are only skipped
+    type(profile).objects.filter(pk=profile.pk).update(api_behaviour="create_and_update")
+    profile.refresh_from_db()
+    ContactEntity.objects.filter(profile=profile).update(queue_status="pending")  # both wait
     target = ContactEntity.objects.filter(profile=profile).first()
     run = export(profile, entity_ids=[target.pk])
     assert run.created == 1
