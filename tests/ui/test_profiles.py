@@ -367,3 +367,23 @@ def test_the_contacts_to_export_settings_are_saved_from_the_form(admin_client, f
     page = admin_client.post(url, data)
     assert page.status_code == 200
     assert "Select a valid choice" in page.content.decode()
+
+
+def test_a_rejected_save_leaves_the_actions_box_showing_what_is_live(admin_client, fa_profile):
+    url = reverse("admin:profiles_profile_change", args=[fa_profile.pk])
+    clients = {"magento": fa_profile.source_client, "freeagent": fa_profile.client}
+    data = _fa_profile_data(clients, name=fa_profile.name, guest_buyers="on")
+    assert admin_client.post(url, data).status_code == 302  # live: every 15 minutes
+    live = admin_client.get(url).content.decode()
+    chip = live.split("Schedule: ", 1)[1].split("</span>", 1)[0]
+    assert "enabled" in chip
+    rejected = admin_client.post(
+        url, {**data, "schedule_preset": "custom", "schedule_cron": "*/61 * * *", "status": ""}
+    )
+    page = rejected.content.decode()
+    assert rejected.status_code == 200
+    assert "errornote" in page
+    assert page.split("Schedule: ", 1)[1].split("</span>", 1)[0] == chip  # as saved
+    fa_profile.refresh_from_db()
+    assert fa_profile.status is True
+    assert fa_profile.schedule_preset == "every_15"
