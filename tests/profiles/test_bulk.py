@@ -130,3 +130,31 @@ def test_many_rows_go_in_a_few_statements():
         rows_insert(Customer, [_customer(store, n, f"p{n}@example.com") for n in range(2500)])
     assert len(queries) <= 3
     assert Customer.objects.filter(store=store).count() == 2500
+
+
+def test_values_of_another_python_type_are_converted_as_django_would():
+    from profiles.models import QueueStatus, SyncStatus
+    from tests.factories import ContactEntityFactory
+
+    entity = ContactEntityFactory()
+    entity.remote_id = 12345  # an int into a CharField
+    entity.status = SyncStatus.CREATED  # a choices enum
+    entity.queue_status = QueueStatus.COMPLETE
+    entity.attempts = "4"  # a str into an integer field
+    rows_update(type(entity), [entity], ["remote_id", "status", "queue_status", "attempts"])
+    stored = (
+        type(entity)
+        .objects.values("remote_id", "status", "queue_status", "attempts")
+        .get(pk=entity.pk)
+    )
+    assert stored == {
+        "remote_id": "12345",
+        "status": "created",
+        "queue_status": "complete",
+        "attempts": 4,
+    }
+    fresh = type(entity)(profile=entity.profile, person_key="customer:777", attempts="2")
+    fresh.remote_id = 99
+    rows_insert(type(entity), [fresh])
+    row = type(entity).objects.get(person_key="customer:777")
+    assert (row.remote_id, row.attempts) == ("99", 2)

@@ -98,7 +98,6 @@ def store(sims, django_user_model) -> Profile:
     (six created, one refused), and a history of 100 runs of every kind."""
     django_user_model.objects.create_superuser("merchant", "m@example.com", PASSWORD)
     config = demo_config(sims.describe())
-    config["profiles"] = [p for p in config["profiles"] if p["type"].startswith("freeagent")]
     for entry in config["profiles"]:
         entry["status"] = False
     config_load(config)
@@ -251,6 +250,27 @@ def test_what_the_merchant_sees_is_true(browser, live_server, store, sims):
     assert row.locator(".cs-chip").first.inner_text() == "would update"
     assert "would be updated" in page.locator("#run-summary").inner_text()
     _shot(page, "06-dry-run")
+
+    # -- Retry failed: the contacts it counts go again, now, in a run of their own ------
+    page.goto(f"{live_server.url}/admin/profiles/profile/{profile.pk}/change/")
+    assert page.locator("#retry-failed").inner_text() == "Retry failed (1)"
+    page.click("#retry-failed")
+    page.wait_for_selector("#run-kind")
+    assert page.locator("#run-kind").inner_text() == "Export of 1 contact"
+    assert "john.smith@@example.com" in page.locator("#run-scope").inner_text()
+    _shot(page, "06b-retry-failed-run")
+
+    # -- an Emarsys profile: where Magento notifies, and whether the secret is set ------
+    emarsys = Profile.objects.get(type="emarsys_contact_sync")
+    page.goto(f"{live_server.url}/admin/profiles/profile/{emarsys.pk}/change/")
+    url = page.locator("#webhook-url").inner_text()
+    assert url == f"{live_server.url}/hooks/emarsys/{emarsys.pk}/"
+    secret = page.locator("#webhook-secret").inner_text()
+    warning = page.locator("#webhook-warning")
+    assert (secret == "not set") == (warning.count() == 1)
+    page.click("#webhook-copy")
+    page.wait_for_function("document.getElementById('webhook-copied').textContent !== ''")
+    _shot(page, "06c-emarsys-webhook")
 
     # -- a phone: the navigation stays, the tables scroll inside their box -------------
     phone = _page(browser, live_server, PHONE)
