@@ -29,20 +29,13 @@ from profiles.services.bulk import rows_update
 
 logger = logging.getLogger(__name__)
 
-# What collection may change on an existing entity (entities_mark_pending's fields and the
-# failsafe release's), restored as they were.
-JOURNALED_FIELDS = (
-    "metadata",
-    "collected_at",
-    "email",
-    "email_key",
-    "queue_status",
-    "next_attempt_at",
-    "attempts",
-    "customer_id",
-    "subscriber_id",
-    "last_payload_hash",
-)
+
+def journaled_fields() -> tuple[str, ...]:
+    """What collection may change on an existing entity (what ``entities_mark_pending``
+    writes, and the payload hash an initial export clears), restored as they were."""
+    from contacts.services.entities import MARKED_FIELDS  # it imports this module
+
+    return (*MARKED_FIELDS, "last_payload_hash")
 
 
 # Requests a dry run answers (an initial export asked for with "dry run"): consumed by
@@ -61,7 +54,7 @@ class Journal:
         """Keep each entity's fields as they are now (the first time it is seen)."""
         for entity in entities:
             if entity.pk is not None and entity.pk not in self.before:
-                self.before[entity.pk] = {f: getattr(entity, f) for f in JOURNALED_FIELDS}
+                self.before[entity.pk] = {f: getattr(entity, f) for f in journaled_fields()}
 
     def created_now(self, pks: Iterable[int]) -> None:
         self.created.update(int(pk) for pk in pks)
@@ -107,7 +100,7 @@ def restore(journal: Journal) -> None:
         for entity in back:
             for name, value in journal.before[entity.pk].items():
                 setattr(entity, name, value)
-        rows_update(ContactEntity, back, list(JOURNALED_FIELDS))
+        rows_update(ContactEntity, back, list(journaled_fields()))
         profile = Profile.objects.select_for_update().only("state").get(pk=journal.profile_id)
         state = dict(profile.state or {})
         for key in set(state) | set(journal.state_before):

@@ -6,44 +6,22 @@ an explain page → dry run a changed customer. Screenshots go to var/screenshot
 from __future__ import annotations
 
 import re
-import shutil
-from pathlib import Path
 
 import pytest
 import requests
-from django.conf import settings
 
 from profiles import registry
 from profiles.models import Client, Profile, Run
+from tests.ui.screens import SHOTS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--no-first-run",
-]
-SHOTS = Path(settings.BASE_DIR) / "var" / "screenshots"
-
 
 @pytest.fixture
-def page(live_server, monkeypatch):
-    if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
-        pytest.skip("Debian's Chromium is not installed (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    # Playwright's sync API runs an event loop in this thread; the ORM calls of the test
-    # itself are still synchronous.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        context = browser.new_context(viewport={"width": 1360, "height": 900})
-        context.set_default_timeout(15_000)
-        yield context.new_page()
-        browser.close()
+def page(chromium):
+    context = chromium.new_context(viewport={"width": 1360, "height": 900})
+    context.set_default_timeout(15_000)
+    return context.new_page()
 
 
 def shot(page, name: str) -> None:

@@ -17,7 +17,7 @@ from profiles.services import runs
 from profiles.services.config import config_load
 from profiles.services.demo import demo_config
 from tests.ui.conftest import magento_customer_patch
-from tests.ui.test_browser import ARGS, CHROMIUM, SHOTS
+from tests.ui.screens import SHOTS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -28,19 +28,8 @@ PASSWORD = "Open-sesame-42"
 
 
 @pytest.fixture
-def browser(live_server, monkeypatch):
-    import shutil
-    from pathlib import Path
-
-    if not Path(CHROMIUM).exists() or shutil.which(CHROMIUM) is None:
-        pytest.skip("Debian's Chromium is not installed (apt-get install chromium)")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    with sync_api.sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        yield chromium
-        chromium.close()
+def browser(chromium):
+    return chromium
 
 
 def _page(browser: Any, live_server: Any, viewport: dict[str, int]) -> Any:
