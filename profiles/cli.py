@@ -81,18 +81,19 @@ class ProgressBar:
 
 
 def run_summary_table(runs: list[Run]) -> str:
-    """A fixed-width table of the runs' counts."""
+    """A fixed-width table of the runs' counts (a dry run's in the conditional)."""
+    dry = bool(runs) and all(run.dry_run for run in runs)
     header = (
         "profile",
         "run",
         "status",
         "collected",
-        "created",
-        "updated",
+        "would create" if dry else "created",
+        "would update" if dry else "updated",
         "unchanged",
-        "skipped",
-        "failed",
-        "deferred",
+        "would skip" if dry else "skipped",
+        "would fail" if dry else "failed",
+        "would wait" if dry else "deferred",
         "seconds",
     )
     rows = [header]
@@ -102,7 +103,7 @@ def run_summary_table(runs: list[Run]) -> str:
             (
                 run.profile.name,
                 str(run.pk),
-                run.status,
+                run.status_label,
                 str(run.collected),
                 str(run.created),
                 str(run.updated),

@@ -191,7 +191,7 @@ class QueueAndLog(PostProcessor):
                     run=ctx.run,
                     level="info",
                     entity_id=item.entity.pk,
-                    message=f"{item.entity}: would be {item.outcome}. {item.message}".strip(),
+                    message=f"{item.entity}: {_dry_words(item.outcome)}. {item.message}".strip(),
                     data={
                         # Named here: a contact new to this dry run is gone after it.
                         "label": str(item.entity),
@@ -347,6 +347,22 @@ class QueueAndLog(PostProcessor):
             updates["live_done"] = Greatest(F("live_done") - ctx.reported, Value(0))
             ctx.reported = 0
         Run.objects.filter(pk=ctx.run.pk).update(**updates)
+
+
+def _dry_words(outcome: Outcome | None) -> str:
+    """What a dry run says would happen to a contact."""
+    return (
+        {
+            Outcome.CREATED: "would be created",
+            Outcome.UPDATED: "would be updated",
+            Outcome.UNCHANGED: "is unchanged",
+            Outcome.SKIPPED: "would be skipped",
+            Outcome.FAILED: "would fail",
+            Outcome.AMBIGUOUS: "would stop: ambiguous",
+        }.get(outcome, "would wait")
+        if outcome is not None
+        else "would fail"
+    )
 
 
 OUTCOME_FIELDS = [
