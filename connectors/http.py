@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import requests
 from requests.utils import resolve_proxies
 
+from connectors import telemetry
 from connectors.deadline import DeadlineReached, check_wait, remaining
 from connectors.errors import (
     AuthError,
@@ -198,7 +199,7 @@ class BaseClient:
         if auth:
             self._prepare(prepared)
         if self.budget is not None:
-            self.budget.acquire()
+            telemetry.budget_wait_counted(self.service, self.budget.acquire())
         started = time.monotonic()
         log_path = urlsplit(prepared.url or url).path
         try:
@@ -277,8 +278,10 @@ class BaseClient:
         *,
         error: str | None = None,
     ) -> None:
-        elapsed_ms = int((time.monotonic() - started) * 1000)
+        elapsed = time.monotonic() - started
+        elapsed_ms = int(elapsed * 1000)
         status = response.status_code if response is not None else None
+        telemetry.request_counted(self.service, method, status, elapsed, error=error)
         # An answer that worked is DEBUG (a first sync makes one a contact; each write is
         # in the contact's delivery attempts anyway), a refusal INFO, a failure WARNING.
         if status is None or status >= 500:

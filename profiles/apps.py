@@ -7,6 +7,7 @@ class ProfilesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from profiles import registry, signals  # noqa: F401
+        from profiles import metrics, registry, signals  # noqa: F401
 
         registry.load_profile_type_modules()
+        metrics.install()  # the API clients' counts go to the shared store

@@ -31,6 +31,7 @@ from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
+from connectors import telemetry
 from connectors.errors import ConfigurationError, RateLimited
 from profiles import registry
 from profiles.fields import undecryptable
@@ -339,6 +340,7 @@ def batch_process(*, run_id: int, worker_id: str, after_pk: int = 0) -> int:
     for stage in stages:
         if stage.kind == "post_processor":
             stage.process(ctx, items)
+    telemetry.flush()  # the batch's API counts into the shared store for /metrics
     return len(entities)
 
 

@@ -45,6 +45,10 @@ CSRF_TRUSTED_ORIGINS = env.items("CSRF_TRUSTED_ORIGINS")
 # production: without it "Connect to FreeAgent" would send people to a host guessed from
 # the request (the proxy's, an internal name).
 PUBLIC_BASE_URL = env.text("PUBLIC_BASE_URL").rstrip("/")
+# /metrics (Prometheus): a scraper sends "Authorization: Bearer $METRICS_TOKEN", or scrapes
+# from an address of METRICS_ALLOW (addresses or networks, comma-separated).
+METRICS_TOKEN = env.text("METRICS_TOKEN")
+METRICS_ALLOW = env.text("METRICS_ALLOW", "127.0.0.1,::1")
 if not PUBLIC_BASE_URL and not DEBUG:
     raise ImproperlyConfigured(
         "PUBLIC_BASE_URL is not set. Set it to the address people open the app at "
@@ -79,6 +83,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "syncapp.health.HealthzMiddleware",  # the probe: no host check, no https redirect
+    "profiles.metrics.MetricsMiddleware",  # the scrape: the same, but token or allow-list
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",

@@ -30,6 +30,7 @@ from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django_celery_beat.models import IntervalSchedule, PeriodicTask
+from prometheus_client.parser import text_string_to_metric_families
 
 from connectors.simulators.serve import start_simulators
 from profiles.models import Client, Profile, Run, RunStatus, RunTrigger
@@ -90,6 +91,9 @@ def _service_env(service: str, var: Path, port: int, queue: str) -> dict[str, st
         DJANGO_SECURE_HSTS_SECONDS="0",
         CELERY_TASK_DEFAULT_QUEUE=queue,
         CONTACT_SYNC_VAR_DIR=str(var),
+        # /metrics for a Prometheus that scrapes with a token (loopback not allow-listed).
+        METRICS_TOKEN=METRICS_TOKEN,
+        METRICS_ALLOW="192.0.2.0/24",
         PYTHONUNBUFFERED="1",
     )
     env.update(compose_env)
@@ -97,6 +101,9 @@ def _service_env(service: str, var: Path, port: int, queue: str) -> dict[str, st
     env["REDIS_URL"] = os.environ["REDIS_URL"]
     env["DJANGO_DEBUG"] = "0"
     return env
+
+
+METRICS_TOKEN = secrets.token_urlsafe(24)
 
 
 def _command(service: str, port: int) -> list[str]:
@@ -273,6 +280,23 @@ def test_compose_services_as_processes(topology: Topology) -> None:
         assert run.created > 0, (run.status, run.failed, topology.tail())
         posts = [r for r in sims.freeagent.app.request_log if r["method"] == "POST"]
         assert len(posts) >= run.created
+
+        # /metrics on the web process counts the worker's requests (through Redis).
+        assert requests.get(f"{base}/metrics", timeout=10).status_code == 403
+        scraped = requests.get(
+            f"{base}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}, timeout=10
+        )
+        assert scraped.status_code == 200, scraped.text[:500]
+        families = {f.name: f for f in text_string_to_metric_families(scraped.text)}
+        counted = sum(
+            s.value
+            for s in families["contactsync_api_requests"].samples
+            if s.labels.get("service") == "freeagent" and s.labels.get("method") == "POST"
+        )
+        assert counted == len(posts)
+        assert any(
+            s.labels.get("trigger") == "button" for s in families["contactsync_runs"].samples
+        )
 
         # Beat fires a due schedule: the merchant enables the profile's schedule (over
         # HTTP, as the button does), and its entry is made due every 2 s.
