@@ -23,6 +23,7 @@ from profiles.models import (
     SyncStatus,
 )
 from profiles.services.accounts import profile_account_mismatch
+from profiles.services.alerts import open_incidents
 from profiles.services.clients import client_connection_state
 from profiles.services.connections import client_secrets_unreadable, secrets_unreadable_message
 from profiles.services.pause import profile_paused_by
@@ -70,6 +71,16 @@ def attention_items(user: Any = None) -> list[Attention]:
                     )
                 )
     for profile in Profile.objects.select_related("client").order_by("name"):
+        for incident in open_incidents(profile):
+            told = " (alert sent)" if incident.get("sent") else ""
+            items.append(
+                Attention(
+                    "warning",
+                    f"{profile.name}: {incident.get('detail')}{told}.",
+                    reverse("admin:profiles_profile_change", args=[profile.pk]),
+                    "Open profile",
+                )
+            )
         if undecryptable(profile.settings):
             items.append(
                 Attention(

@@ -269,6 +269,11 @@ class Profile(models.Model):
                     )
             for field, messages in ptype.validate_settings(self).items():
                 errors.setdefault(field, []).extend(messages)
+        from profiles.services.alerts import rules_errors
+
+        alert_problems = rules_errors((self.settings or {}).get("alerts"))
+        if alert_problems:
+            errors.setdefault("alerts", []).extend(alert_problems)
         if errors:
             raise ValidationError(errors)
 

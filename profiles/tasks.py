@@ -97,6 +97,14 @@ def run_batches_task(self: Task, run_id: int) -> None:
     runs.run_close_if_done(run_id=run_id)
 
 
+@shared_task(name="profiles.alerts_evaluate", ignore_result=True)
+def alerts_evaluate_task() -> int:
+    """Open, remind and resolve the profiles' alert incidents (every five minutes)."""
+    from profiles.services.alerts import alerts_evaluate
+
+    return alerts_evaluate()
+
+
 @shared_task(name="profiles.purge_history", ignore_result=True)
 def purge_history() -> None:
     """Delete history older than HISTORY_RETENTION_DAYS (beat, daily)."""

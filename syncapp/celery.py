@@ -27,6 +27,10 @@ app.conf.update(
             "task": "profiles.reclaim_stale_claims",
             "schedule": 60.0,
         },
+        "alerts-evaluate": {
+            "task": "profiles.alerts_evaluate",
+            "schedule": 300.0,
+        },
         "history-purge": {
             "task": "profiles.purge_history",
             "schedule": 24 * 3600.0,

@@ -46,6 +46,21 @@ COMMON_FIELDSETS: list[tuple[str | None, dict[str, Any]]] = [
 ]
 
 
+ALERTS_FIELDSET: tuple[str | None, dict[str, Any]] = (
+    "Alerts",
+    {
+        "fields": [
+            "alert_recipients",
+            "alert_webhook_url",
+            "alert_no_success_hours",
+            "alert_failed_above",
+            "alert_credentials_refused",
+        ],
+        "description": "Who is told when this profile needs attention: once per incident, "
+        "a reminder at most daily, and a message when it is resolved.",
+    },
+)
+
 SOURCES_FIELDSET: tuple[str | None, dict[str, Any]] = (
     "Contacts to export",
     {"fields": ["guest_buyers", "new_charge_sales_tax"]},
@@ -91,6 +106,37 @@ class ProfileForm(forms.ModelForm):
         choices=[],
         help_text="Set on each contact this profile creates in FreeAgent (later changes made "
         "in FreeAgent stand). The choices are those collected from the FreeAgent client.",
+    )
+
+    alert_recipients = forms.CharField(
+        label="Alert e-mails to",
+        required=False,
+        help_text="Comma-separated addresses told once when this profile needs attention, "
+        "reminded at most daily, and told when it is resolved. Empty: no alerts.",
+    )
+    alert_webhook_url = forms.CharField(
+        label="Alert webhook URL",
+        required=False,
+        help_text="Optional: each alert is also POSTed here as JSON (profile, incident, "
+        "state, detail, url).",
+    )
+    alert_no_success_hours = forms.IntegerField(
+        label="No successful run for (hours)",
+        required=False,
+        min_value=0,
+        help_text="While the schedule is enabled. Empty or 0: not watched.",
+    )
+    alert_failed_above = forms.IntegerField(
+        label="Failed contacts above",
+        required=False,
+        min_value=0,
+        help_text="Contacts that failed and need a person. Empty: not watched.",
+    )
+    alert_credentials_refused = forms.BooleanField(
+        label="Credentials refused",
+        required=False,
+        initial=True,
+        help_text="A client of this profile refuses its credentials (the profile is paused).",
     )
 
     type_id: ClassVar[str] = ""
@@ -193,6 +239,19 @@ class ProfileForm(forms.ModelForm):
             )
         if "new_charge_sales_tax" in self.fields:
             self._init_new_contacts()
+        self._init_alerts()
+
+    def _init_alerts(self) -> None:
+        rules = dict((self.instance.settings or {}).get("alerts") or {})
+        if "alert_recipients" not in self.fields:
+            return
+        self.fields["alert_recipients"].initial = ", ".join(rules.get("recipients") or [])
+        self.fields["alert_webhook_url"].initial = rules.get("webhook_url") or ""
+        self.fields["alert_no_success_hours"].initial = rules.get("no_success_hours")
+        self.fields["alert_failed_above"].initial = rules.get("failed_above")
+        self.fields["alert_credentials_refused"].initial = bool(
+            rules.get("credentials_refused", True)
+        )
 
     def _init_new_contacts(self) -> None:
         """The choices FreeAgent offers, from the client's collected configuration data."""
@@ -217,6 +276,23 @@ class ProfileForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         data: dict[str, Any] = super().clean() or {}
+        if "alert_recipients" in self.fields:
+            settings = dict(self.instance.settings or {})
+            recipients = [
+                r.strip() for r in str(data.get("alert_recipients") or "").split(",") if r.strip()
+            ]
+            webhook = str(data.get("alert_webhook_url") or "").strip()
+            if recipients or webhook:
+                settings["alerts"] = {
+                    "recipients": recipients,
+                    "webhook_url": webhook,
+                    "no_success_hours": data.get("alert_no_success_hours") or 0,
+                    "failed_above": data.get("alert_failed_above"),
+                    "credentials_refused": bool(data.get("alert_credentials_refused")),
+                }
+            else:
+                settings.pop("alerts", None)
+            self.instance.settings = settings
         if "shared_email" in self.fields:
             websites = [w.strip() for w in str(data.get("website_priority") or "").split(",")]
             settings = dict(self.instance.settings or {})
@@ -283,6 +359,7 @@ def profile_fieldsets(type_id: str) -> list[tuple[str | None, dict[str, Any]]]:
         *(EMARSYS_FIELDSETS if type_id == EMARSYS_TYPE else []),
         SOURCES_FIELDSET,
         IDENTITY_FIELDSET,
+        ALERTS_FIELDSET,
     ]
     out: list[tuple[str | None, dict[str, Any]]] = []
     for name, options in sections:

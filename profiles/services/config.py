@@ -57,6 +57,7 @@ COMMON_PROFILE_KEYS = {
     "enable_retry_on_failure",
     "retry_max_attempts",
     "api_behaviour",
+    "alerts",
 }
 CLIENT_KEYS = {
     "name",
@@ -232,6 +233,9 @@ def _profile_fields(
         values.update(schedule_fields(data["schedule"]))
     extra = {k: data[k] for k in ptype.config_keys if k in data}
     values["settings"] = ptype.settings_from_config(extra)
+    if "alerts" in data:  # common to every type (profiles.services.alerts)
+        values["settings"]["alerts"] = data["alerts"]
+        extra["alerts"] = data["alerts"]
     values["_given_settings"] = sorted(extra)
     return values
 
@@ -473,5 +477,7 @@ def config_dump() -> dict[str, Any]:
             if "secret" in key and value:
                 extra[key] = _placeholder_named(profile.name, key)
         entry.update(extra)
+        if (profile.settings or {}).get("alerts"):
+            entry["alerts"] = profile.settings["alerts"]
         profiles.append(entry)
     return {"clients": clients, "profiles": profiles}

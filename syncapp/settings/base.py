@@ -48,6 +48,19 @@ PUBLIC_BASE_URL = env.text("PUBLIC_BASE_URL").rstrip("/")
 # /metrics (Prometheus): a scraper sends "Authorization: Bearer $METRICS_TOKEN", or scrapes
 # from an address of METRICS_ALLOW (addresses or networks, comma-separated).
 METRICS_TOKEN = env.text("METRICS_TOKEN")
+# Alerts go out by e-mail through Django's mail settings (and a profile's webhook).
+EMAIL_BACKEND = env.text(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = env.text("EMAIL_HOST", "localhost")
+EMAIL_PORT = env.integer("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env.text("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env.text("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env.flag("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env.text("DEFAULT_FROM_EMAIL", "contact-sync@localhost")
 METRICS_ALLOW = env.text("METRICS_ALLOW", "127.0.0.1,::1")
 if not PUBLIC_BASE_URL and not DEBUG:
     raise ImproperlyConfigured(

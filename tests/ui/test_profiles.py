@@ -387,3 +387,35 @@ def test_a_rejected_save_leaves_the_actions_box_showing_what_is_live(admin_clien
     fa_profile.refresh_from_db()
     assert fa_profile.status is True
     assert fa_profile.schedule_preset == "every_15"
+
+
+def test_alerts_are_set_in_the_profile_form_with_the_config_files_words(admin_client, fa_profile):
+    url = reverse("admin:profiles_profile_change", args=[fa_profile.pk])
+    clients = {"magento": fa_profile.source_client, "freeagent": fa_profile.client}
+    data = _fa_profile_data(
+        clients,
+        name=fa_profile.name,
+        guest_buyers="on",
+        alert_recipients="ops@example.com, lead@example.com",
+        alert_no_success_hours="6",
+        alert_failed_above="10",
+        alert_credentials_refused="on",
+    )
+    assert admin_client.post(url, data).status_code == 302
+    fa_profile.refresh_from_db()
+    assert fa_profile.settings["alerts"] == {
+        "recipients": ["ops@example.com", "lead@example.com"],
+        "webhook_url": "",
+        "no_success_hours": 6,
+        "failed_above": 10,
+        "credentials_refused": True,
+    }
+    page = admin_client.get(url).content.decode()
+    assert 'value="ops@example.com, lead@example.com"' in page
+    bad = admin_client.post(url, {**data, "alert_recipients": "ops@example.com, nope"})
+    assert bad.status_code == 200
+    assert "recipients: &#x27;nope&#x27; is not an e-mail address" in bad.content.decode()
+    data.update(alert_recipients="", alert_webhook_url="")  # no one to tell: alerts off
+    assert admin_client.post(url, data).status_code == 302
+    fa_profile.refresh_from_db()
+    assert "alerts" not in fa_profile.settings
