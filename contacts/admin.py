@@ -13,7 +13,7 @@ from django.utils.html import format_html
 from django.utils.timesince import timesince
 
 from contacts import admin_drift, admin_resolve, admin_views
-from contacts.models import ContactEntity, Customer, GuestBuyer, Subscriber
+from contacts.models import ContactEntity, Customer, ErasureAudit, GuestBuyer, Subscriber
 from contacts.services.entities import entities_reset, entities_retry
 from profiles.admin.base import ButtonUrlsMixin
 from profiles.models import Profile
@@ -107,6 +107,7 @@ class ContactEntityAdmin(ButtonUrlsMixin, admin.ModelAdmin):
         ("<int:pk>/export-now/", "export_now", admin_views.entity_export_now),
         ("<int:pk>/retry/", "retry", admin_views.entity_retry),
         ("<int:pk>/reset/", "reset", admin_views.entity_reset),
+        ("<int:pk>/forget/", "forget", admin_views.entity_forget),
         ("<int:pk>/fetch-remote/", "fetch_remote", admin_views.entity_fetch_remote),
         ("<int:pk>/resolve/", "resolve", admin_resolve.entity_resolve),
         ("profile/<int:pk>/drift/", "drift", admin_drift.profile_drift),
@@ -205,3 +206,15 @@ class ContactEntityAdmin(ButtonUrlsMixin, admin.ModelAdmin):
 
 def explain_url(entity: ContactEntity) -> str:
     return reverse("admin:contacts_contactentity_change", args=[entity.pk])
+
+
+@admin.register(ErasureAudit)
+class ErasureAuditAdmin(ReadOnlyAdmin):
+    """The erasure log ("Forget this person", ``manage.py forget``): no personal data."""
+
+    list_display = ["created_at", "actor", "email_hash", "summary"]
+    search_fields = ["=email_hash"]
+    search_help_text = "The keyed hash `manage.py forget --dry-run` prints for an address."
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # the record of an erasure outlives the history retention

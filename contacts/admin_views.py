@@ -125,6 +125,7 @@ def explain_page(
         ],
         "last_dry": last_dry,
         "can_change": admin.has_change_permission(request, entity),
+        "can_forget": admin.has_delete_permission(request, entity),
         "can_fetch_remote": _can_fetch_remote(entity),
         "can_resolve": entity.status == "ambiguous"
         or bool((entity.metadata or {}).get("identity"))
@@ -197,6 +198,35 @@ def entity_reset(request: HttpRequest, admin: ModelAdmin[ContactEntity], pk: int
         request, f"{count} contact reset: what was last sent is forgotten; it will be re-sent."
     )
     return HttpResponseRedirect(_explain_url(entity))
+
+
+@require_POST
+def entity_forget(request: HttpRequest, admin: ModelAdmin[ContactEntity], pk: int) -> HttpResponse:
+    """ "Forget this person" (GDPR erasure of the e-mail everywhere): needs delete rights."""
+    from contacts.services.forget import person_forget
+
+    entity = get_object_or_404(ContactEntity.objects.select_related("profile"), pk=pk)
+    _require(admin.has_delete_permission(request, entity))
+    email = entity.email
+    if not email:
+        admin.message_user(request, "This contact has no e-mail to forget.", messages.ERROR)
+        return HttpResponseRedirect(_explain_url(entity))
+    report = person_forget(email=email, actor=f"admin:{request.user.get_username()}")
+    if not report.ok:
+        admin.message_user(
+            request,
+            "Not forgotten yet: " + "; ".join(report.failed) + ". Nothing was removed here.",
+            messages.ERROR,
+        )
+        return HttpResponseRedirect(_explain_url(entity))
+    removed = ", ".join(f"{n} {name}" for name, n in sorted(report.removed.items()) if n)
+    admin.message_user(
+        request,
+        "The person is forgotten: "
+        + "; ".join([*report.remote, removed or "nothing local", f"{report.log_lines} log lines"])
+        + ". One audit line without personal data is kept.",
+    )
+    return HttpResponseRedirect(reverse("admin:contacts_contactentity_changelist"))
 
 
 @require_POST

@@ -217,3 +217,21 @@ class RemoteContact(models.Model):
 
     def __str__(self) -> str:
         return f"{self.url} <{self.email_key}>"
+
+
+class ErasureAudit(models.Model):
+    """One line per person forgotten (GDPR erasure): when, by whom, what was done — and no
+    personal data (the e-mail only as a keyed hash, to tell a repeated request). Kept
+    beyond the history retention."""
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    email_hash = models.CharField(max_length=64, unique=True)
+    actor = models.CharField(max_length=200, help_text="Who asked (admin user or CLI).")
+    summary = models.JSONField(default=dict, help_text="What was erased, by count.")
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Erasure {self.email_hash[:12]}… on {self.created_at:%Y-%m-%d}"

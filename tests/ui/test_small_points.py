@@ -160,3 +160,38 @@ def test_the_freeagent_profile_offers_the_collected_sales_tax_options(
     page = admin_client.get(url).content.decode()
     assert '<option value="Never">Never</option>' in page
     assert "Collect configuration data on the FreeAgent client" not in page
+
+
+def test_forget_this_person_from_the_explain_page(admin_client, planted_clients, client):
+    from contacts.models import ContactEntity, ErasureAudit
+    from profiles.models import Profile
+    from tests.ui.conftest import staff_user
+
+    profile = Profile.objects.create(
+        name="Books",
+        type="freeagent_contact_export",
+        source_client=planted_clients["magento"],
+        client=planted_clients["freeagent"],
+    )
+    entity = ContactEntity.objects.create(
+        profile=profile, person_key="customer:5", email="gone.girl@example.com",
+        email_key="gone.girl@example.com",
+    )  # fmt: skip
+    Customer.objects.create(
+        store=planted_clients["magento"], magento_id=5, email="gone.girl@example.com",
+        email_normalized="gone.girl@example.com", firstname="Gone", raw={},
+    )  # fmt: skip
+    page = admin_client.get(reverse("admin:contacts_contactentity_change", args=[entity.pk]))
+    assert b'id="explain-forget"' in page.content
+    url = reverse("admin:contacts_contactentity_forget", args=[entity.pk])
+    viewer = staff_user(
+        "viewer-only", "contacts.view_contactentity", "contacts.change_contactentity"
+    )
+    client.force_login(viewer)
+    assert client.post(url).status_code == 403  # erasure needs delete rights
+    done = admin_client.post(url, follow=True)
+    assert done.redirect_chain[-1][0].endswith(reverse("admin:contacts_contactentity_changelist"))
+    assert "The person is forgotten" in done.content.decode()
+    assert not ContactEntity.objects.filter(pk=entity.pk).exists()
+    assert not Customer.objects.filter(email_normalized="gone.girl@example.com").exists()
+    assert ErasureAudit.objects.get().actor == "admin:admin"

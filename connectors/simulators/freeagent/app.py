@@ -81,6 +81,7 @@ class FreeAgentSimulator(OAuthSimMixin, SimApp):
 
     def _reset_data(self) -> None:
         self.contacts: dict[int, Contact] = {}
+        self.undeletable: set[int] = set()  # contacts with invoices, estimates or bills
         self.next_id = FIRST_CONTACT_ID
         self.refresh_count = 0
         self.code_exchanges = 0
@@ -174,7 +175,11 @@ class FreeAgentSimulator(OAuthSimMixin, SimApp):
         raise InvalidContact(["Request body must be a JSON object"])
 
     def add_contact(self, raw: dict[str, Any]) -> Contact:
-        """Validate and store a new contact. Raises :class:`InvalidContact`."""
+        """Validate and store a new contact. Raises :class:`InvalidContact`. A seeded
+        ``_sim_has_invoices`` marks it as FreeAgent's contacts with invoices, estimates or
+        bills: it cannot be deleted (403), only hidden."""
+        raw = dict(raw)
+        linked = bool(raw.pop("_sim_has_invoices", False))
         changes, errors = clean_fields(raw)
         attrs = apply_changes(DEFAULTS, changes)
         errors += validate(attrs, reject_unknown_country=self.reject_unknown_country)
@@ -187,6 +192,8 @@ class FreeAgentSimulator(OAuthSimMixin, SimApp):
         with self.lock:
             contact = Contact(self.next_id, attrs, created, updated, extra)
             self.contacts[contact.id] = contact
+            if linked:
+                self.undeletable.add(contact.id)
             self.next_id += 1
         return contact
 
@@ -234,6 +241,12 @@ class FreeAgentSimulator(OAuthSimMixin, SimApp):
         if (denied := self._guard(request)) is not None:
             return denied
         with self.lock:
+            if int(request.params["id"]) in self.undeletable:
+                return fa_error(
+                    403,
+                    "This contact cannot be deleted because it has invoices, estimates or "
+                    "bills. Hide it instead.",
+                )
             if self.contacts.pop(int(request.params["id"]), None) is None:
                 return self.not_found(request)
         # Live: 200, "application/json" without charset, zero bytes.
