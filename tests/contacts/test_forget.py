@@ -8,12 +8,12 @@ import io
 
 import pytest
 import requests
-from django.apps import apps
 from django.core.management import call_command
 
 from contacts.models import ContactEntity, ErasureAudit
 from profiles.models import RunTrigger
 from profiles.services import runs
+from tests.traces import traces
 
 pytestmark = pytest.mark.django_db
 
@@ -33,18 +33,6 @@ def forget(*args):
     except SystemExit as exc:
         code = int(exc.code or 0)
     return code, out.getvalue(), err.getvalue()
-
-
-def traces(needles) -> list[str]:
-    """Every row of every table whose values name one of ``needles``."""
-    found = []
-    for model in apps.get_models():
-        for row in model._default_manager.all().values():
-            text = " ".join(str(v) for v in row.values()).lower()
-            for needle in needles:
-                if needle.lower() in text:
-                    found.append(f"{model._meta.label} #{row.get('id', row.get('pk'))}: {needle}")
-    return found
 
 
 @pytest.fixture
