@@ -43,6 +43,10 @@ def value(samples, name, **labels) -> float:
     return sum(matching)
 
 
+def api_requests(m, **labels) -> float:
+    return value(m["contactsync_api_requests"], "contactsync_api_requests_total", **labels)
+
+
 def test_an_export_shows_in_every_family(world):
     for _ in range(3):
         world.add_customer()
@@ -69,18 +73,9 @@ def test_an_export_shows_in_every_family(world):
         == 1
     )
     assert value(m["contactsync_runs"], "contactsync_runs_total", dry_run="true") == 1
-    posts = value(
-        m["contactsync_api_requests"],
-        "contactsync_api_requests_total",
-        service="freeagent",
-        method="POST",
-        status_class="2xx",
-    )
+    posts = api_requests(m, service="freeagent", method="POST", status_class="2xx")
     assert posts == 3 == len(world.fa_requests("POST"))
-    assert (
-        value(m["contactsync_api_requests"], "contactsync_api_requests_total", service="magento")
-        >= 2
-    )
+    assert api_requests(m, service="magento") >= 2
     latency = m["contactsync_api_request_duration_seconds"]
     count = value(latency, "contactsync_api_request_duration_seconds_count", service="freeagent")
     assert count >= posts
@@ -142,15 +137,7 @@ def test_429s_and_budget_waits_are_counted():
         )
         == 1
     )
-    assert (
-        value(
-            m["contactsync_api_requests"],
-            "contactsync_api_requests_total",
-            service="emarsys",
-            status_class="4xx",
-        )
-        == 1
-    )
+    assert api_requests(m, service="emarsys", status_class="4xx") == 1
     assert (
         value(
             m["contactsync_rate_budget_waits"],
@@ -194,15 +181,7 @@ def test_counts_survive_a_store_that_is_away(monkeypatch):
     monkeypatch.undo()
     telemetry.flush()  # the real sink now: the kept count arrives
     m = scrape()
-    assert (
-        value(
-            m["contactsync_api_requests"],
-            "contactsync_api_requests_total",
-            service="freeagent",
-            method="GET",
-        )
-        == 1
-    )
+    assert api_requests(m, service="freeagent", method="GET") == 1
 
 
 def test_a_request_to_the_simulator_is_counted(world):
@@ -211,16 +190,7 @@ def test_a_request_to_the_simulator_is_counted(world):
 
     freeagent_client(world.books).get_company()
     m = scrape()
-    assert (
-        value(
-            m["contactsync_api_requests"],
-            "contactsync_api_requests_total",
-            service="freeagent",
-            method="GET",
-            status_class="2xx",
-        )
-        == 1
-    )
+    assert api_requests(m, service="freeagent", method="GET", status_class="2xx") == 1
 
 
 @pytest.mark.redis
