@@ -123,3 +123,11 @@ def drift_check_now(profile_id: int, repair: bool = False) -> None:
     if profile is None:
         return
     check(profile=profile, repair=repair, trigger=RunTrigger.BUTTON)
+
+
+@shared_task(name="contacts.magento_deletions", ignore_result=True)
+def magento_deletions() -> int:
+    """Notice the customers deleted in Magento, every store once (daily)."""
+    from contacts.services.deletions import stores_deletions_detect
+
+    return sum(report.marked for report in stores_deletions_detect())

@@ -441,6 +441,7 @@ class SyncStatus(models.TextChoices):
     SKIPPED = "skipped", "Skipped"
     FAILED = "failed", "Failed"
     AMBIGUOUS = "ambiguous", "Ambiguous (duplicate remote e-mail)"
+    SOURCE_DELETED = "source_deleted", "Deleted in Magento"
 
 
 class QueueEntity(models.Model):

@@ -97,6 +97,11 @@ class ProfileType(ABC):
         """Help texts of the common profile fields that read differently for this type."""
         return {}
 
+    def customers_deleted(self, profile: Profile, magento_ids: list[int]) -> int:
+        """Magento deleted these customers (the daily pass noticed): what becomes of the
+        profile's contacts for them; returns how many were marked or queued."""
+        return 0
+
     def dry_run_scope(self, profile: Profile) -> AbstractContextManager[Any]:
         """Around a profile's dry run (collection and processing): what it writes to the
         queue is taken back when it ends (see ``contacts.services.dry_journal``)."""

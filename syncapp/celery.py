@@ -31,6 +31,10 @@ app.conf.update(
             "task": "profiles.alerts_evaluate",
             "schedule": 300.0,
         },
+        "magento-deletions": {
+            "task": "contacts.magento_deletions",
+            "schedule": 24 * 3600.0,
+        },
         "history-purge": {
             "task": "profiles.purge_history",
             "schedule": 24 * 3600.0,

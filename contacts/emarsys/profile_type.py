@@ -28,7 +28,7 @@ from contacts.emarsys.upsert import Upserter
 from contacts.models import ContactEntity, Customer, DeliveryAttempt, Subscriber
 from contacts.services.sharing import sharing_note
 from profiles import registry
-from profiles.models import Client, Profile, Run
+from profiles.models import Client, Profile, QueueStatus, Run
 from profiles.pipeline import BatchContext
 from profiles.services.accounts import profile_account_check
 from profiles.services.connections import emarsys_client
@@ -166,6 +166,20 @@ class EmarsysContactSync(registry.ProfileType):
         self, *, profile: Profile, settings: dict[str, Any]
     ) -> tuple[int, list[str]]:
         return reevaluation_preview(profile=profile, settings=settings)
+
+    def customers_deleted(self, profile: Profile, magento_ids: list[int]) -> int:
+        """As a ``customer.deleted`` notification: the person is queued and the generator
+        decides (kept in Emarsys, or sent on as the subscriber they may still be)."""
+        from contacts.emarsys.identity import customer_key
+        from contacts.models import ContactEntity
+
+        return (
+            ContactEntity.objects.filter(
+                profile=profile, person_key__in=[customer_key(i) for i in magento_ids]
+            )
+            .exclude(queue_status=QueueStatus.PROCESSING)
+            .update(queue_status=QueueStatus.PENDING, next_attempt_at=None)
+        )
 
     def dry_run_scope(self, profile: Profile) -> Any:
         from contacts.services.dry_journal import dry_run_journal

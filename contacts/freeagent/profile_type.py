@@ -234,6 +234,11 @@ class FreeAgentContactExport(registry.ProfileType):
             "new_contacts": {},
         }
 
+    def customers_deleted(self, profile: Profile, magento_ids: list[int]) -> int:
+        from contacts.services.deletions import entities_mark_source_deleted
+
+        return entities_mark_source_deleted(profile, magento_ids)
+
     def dry_run_scope(self, profile: Profile) -> Any:
         from contacts.services.dry_journal import dry_run_journal
 
