@@ -92,9 +92,14 @@ def email_hash(email: str) -> str:
 
 def person_forget(*, email: str, actor: str, dry_run: bool = False) -> ForgetReport:
     """Erase ``email`` everywhere (see the module). Raises ``ValueError`` for no e-mail."""
+    from django.core.exceptions import ValidationError
+    from django.core.validators import validate_email
+
     key = email_key(email)
-    if "@" not in key:
-        raise ValueError(f"{email!r} is not an e-mail address")
+    try:
+        validate_email(email.strip())  # as given: text around an address is not one
+    except ValidationError:
+        raise ValueError(f"{email!r} is not an e-mail address") from None
     report = ForgetReport(email_hash=email_hash(key), dry_run=dry_run)
     entities = list(ContactEntity.objects.filter(email_key=key).select_related("profile__client"))
     for profile_id in sorted({e.profile_id for e in entities}):

@@ -125,3 +125,10 @@ def test_no_address_is_a_usage_error():
     with pytest.raises(CommandError, match="is not an e-mail address") as exc:
         call_command("forget", "--email", "nobody")
     assert exc.value.returncode == 2
+
+
+def test_text_around_an_address_is_not_an_address():
+    from django.core.management.base import CommandError
+
+    with pytest.raises(CommandError, match="is not an e-mail address"):
+        call_command("forget", "--email", "23 objects imported\nann@example.com")
