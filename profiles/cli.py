@@ -14,7 +14,7 @@ from typing import TextIO
 from django.core.management.base import CommandError
 from django.db.models import QuerySet
 
-from profiles.models import Profile, Run
+from profiles.models import DRY_COUNT_WORDS, Profile, Run
 
 EXIT_OK = 0
 EXIT_FAILURES = 1
@@ -83,17 +83,13 @@ class ProgressBar:
 def run_summary_table(runs: list[Run]) -> str:
     """A fixed-width table of the runs' counts (a dry run's in the conditional)."""
     dry = bool(runs) and all(run.dry_run for run in runs)
+    counters = ("collected", "created", "updated", "unchanged", "skipped", "failed", "retried")
+    words = {**{k: k for k in counters}, "retried": "deferred"}
     header = (
         "profile",
         "run",
         "status",
-        "collected",
-        "would create" if dry else "created",
-        "would update" if dry else "updated",
-        "unchanged",
-        "would skip" if dry else "skipped",
-        "would fail" if dry else "failed",
-        "would wait" if dry else "deferred",
+        *((DRY_COUNT_WORDS if dry else words)[k] for k in counters),
         "seconds",
     )
     rows = [header]

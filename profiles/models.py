@@ -301,6 +301,18 @@ class RunStatus(models.TextChoices):
 
 ACTIVE_RUN_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING)
 
+# A run's counters as a dry run names them (it did none of it): the run page, the run list,
+# the command line's table and a dry run's outcome chips say the same words.
+DRY_COUNT_WORDS = {
+    "collected": "collected",
+    "created": "would create",
+    "updated": "would update",
+    "unchanged": "unchanged",
+    "skipped": "would skip",
+    "failed": "would fail",
+    "retried": "would wait",
+}
+
 
 class Run(models.Model):
     """One execution of a profile, with honest counts per outcome."""

@@ -14,7 +14,7 @@ from profiles import admin_views, registry
 from profiles.admin.base import ButtonUrlsMixin
 from profiles.charts import progress_bar, runs_chart
 from profiles.dashboard import run_progress, run_series
-from profiles.models import ACTIVE_RUN_STATUSES, Profile, Run, RunEvent
+from profiles.models import ACTIVE_RUN_STATUSES, DRY_COUNT_WORDS, Profile, Run, RunEvent
 from profiles.templatetags.contactsync import chip
 
 DRY_RUN_EVENTS_SHOWN = 500
@@ -27,27 +27,17 @@ RUN_COUNT_WORDS = [
     ("failed", "failed"),
     ("retried", "wait"),
 ]
-RUN_COUNT_WORDS_DRY = [
-    ("collected", "collected"),
-    ("created", "would create"),
-    ("updated", "would update"),
-    ("unchanged", "unchanged"),
-    ("skipped", "would skip"),
-    ("failed", "would fail"),
-    ("retried", "would wait"),
-]
+RUN_COUNT_WORDS_DRY = [(key, DRY_COUNT_WORDS[key]) for key, _ in RUN_COUNT_WORDS]
 # A dry run's outcomes in the conditional: nothing happened.
 DRY_RUN_WORDS = {
-    "created": "would create",
-    "updated": "would update",
-    "unchanged": "unchanged",
-    "skipped": "would skip",
-    "failed": "would fail",
+    **DRY_COUNT_WORDS,
     "ambiguous": "would stop: ambiguous",
     "retry": "would wait",
     "deferred": "would wait",
     "paused": "would wait",
 }
+# The run page's counters, as a real run names them.
+RUN_PAGE_WORDS = [*RUN_COUNT_WORDS[:-1], ("retried", "retry later")]
 
 
 @admin.register(Run)
@@ -108,6 +98,10 @@ class RunAdmin(ButtonUrlsMixin, admin.ModelAdmin):
             "dry_total": entity_events.count(),
             "explain_url": reverse("admin:contacts_contactentity_changelist"),
             "scoped": _scoped(run),
+            "stats": [
+                (key, getattr(run, key), DRY_COUNT_WORDS[key] if run.dry_run else word)
+                for key, word in RUN_PAGE_WORDS
+            ],
         }
         return TemplateResponse(request, "admin/profiles/run/detail.html", context)
 
