@@ -21,6 +21,7 @@ from django.utils import timezone
 from connectors.magento.client import KeysetPager, MagentoClient
 from connectors.magento.normalise import guest_from_order
 from connectors.magento.subscribers import SubscriberSource
+from connectors.readahead import read_ahead
 from contacts.models import Customer, GuestBuyer, MirrorRecord, Subscriber
 from contacts.people import email_key
 from contacts.services.mirror import (
@@ -270,20 +271,26 @@ def _pages(
     mirror: Callable[[list[T]], list[R]],
 ) -> Iterator[list[R]]:
     """``records`` (read through ``pager``) mirrored ``page_size`` at a time; the cursor is
-    saved once the caller has taken each page (resumed here, it has queued all so far)."""
-    page: list[T] = []
-    for record in records:
-        page.append(record)
-        if len(page) >= page_size:
+    saved once the caller has taken each page (resumed here, it has queued all so far).
+    The next page is read from Magento while this one is written (:func:`read_ahead`)."""
+
+    def chunks() -> Iterator[tuple[list[T], Any]]:
+        # In the reader thread: API reads only. Each chunk carries the cursor after it.
+        page: list[T] = []
+        for record in records:
+            page.append(record)
+            if len(page) >= page_size:
+                yield page, pager.cursor
+                page = []
+        yield page, pager.cursor
+
+    for page, cursor in read_ahead(chunks):
+        if page:
             yield mirror(page)
-            page = []
+        if len(page) >= page_size:
             run_heartbeat_for(profile)
-            if pager.cursor is not None:
-                cursor_save(profile, cursor_key, pager.cursor)
-    if page:
-        yield mirror(page)
-    if pager.cursor is not None:
-        cursor_save(profile, cursor_key, pager.cursor)
+        if cursor is not None:
+            cursor_save(profile, cursor_key, cursor)
 
 
 # -- guest buyers ------------------------------------------------------------------------
@@ -437,17 +444,25 @@ def subscribers_read_pages(
     store = profile.source_client
     since = (profile.state or {}).get(SUBSCRIBERS_CURSOR)
     newest = since
-    page: list[dict[str, Any]] = []
-    for data in source.iter_subscribers(since):
-        page.append(data)
-        changed = data.get("change_status_at")
-        if changed and (newest is None or str(changed) > str(newest)):
-            newest = str(changed)
-        if len(page) >= page_size:
+
+    def chunks() -> Iterator[list[dict[str, Any]]]:
+        # In the reader thread (read_ahead): the source's reads only.
+        page: list[dict[str, Any]] = []
+        for data in source.iter_subscribers(since):
+            page.append(data)
+            if len(page) >= page_size:
+                yield page
+                page = []
+        yield page
+
+    for page in read_ahead(chunks):
+        for data in page:
+            changed = data.get("change_status_at")
+            if changed and (newest is None or str(changed) > str(newest)):
+                newest = str(changed)
+        if page:
             yield subscribers_upsert_page(store, page, on_error=on_error)
-            page = []
+        if len(page) >= page_size:
             run_heartbeat_for(profile)
-    if page:
-        yield subscribers_upsert_page(store, page, on_error=on_error)
     if newest and newest != since:
         cursor_save(profile, SUBSCRIBERS_CURSOR, newest)
