@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextvars
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -29,7 +29,7 @@ class _Failed:
         self.error = error
 
 
-def read_ahead(produce: Callable[[], Iterator[T]], *, depth: int = 1) -> Iterator[T]:
+def read_ahead(produce: Callable[[], Iterator[T]], *, depth: int = 1) -> Generator[T, None, None]:
     """The items of ``produce()``, computed in a thread up to ``depth`` items ahead.
 
     ``produce`` is called in the reader thread with the caller's context variables (the

@@ -13,7 +13,14 @@ from django.utils.html import format_html
 from django.utils.timesince import timesince
 
 from contacts import admin_drift, admin_resolve, admin_views
-from contacts.models import ContactEntity, Customer, ErasureAudit, GuestBuyer, Subscriber
+from contacts.models import (
+    ContactEntity,
+    Customer,
+    DeletionRecord,
+    ErasureAudit,
+    GuestBuyer,
+    Subscriber,
+)
 from contacts.services.entities import entities_reset, entities_retry
 from profiles.admin.base import ButtonUrlsMixin
 from profiles.models import Profile
@@ -218,3 +225,28 @@ class ErasureAuditAdmin(ReadOnlyAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False  # the record of an erasure outlives the history retention
+
+
+@admin.register(DeletionRecord)
+class DeletionRecordAdmin(ReadOnlyAdmin):
+    """The deletion log: every contact a deletion policy acted on or holds — who let it
+    through, when, and what the remote answered. Kept beyond the history retention."""
+
+    list_display = [
+        "noticed_at",
+        "profile",
+        "person_key",
+        "email",
+        "remote_id",
+        "action",
+        "outcome",
+        "actor",
+        "done_at",
+        "remote_status",
+        "remote_answer",
+    ]
+    list_filter = ["profile", "outcome", "action"]
+    search_fields = ["email", "remote_id", "person_key"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # the record of a deletion outlives the history retention

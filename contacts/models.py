@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from profiles.models import Client, QueueEntity
 
@@ -235,3 +236,80 @@ class ErasureAudit(models.Model):
 
     def __str__(self) -> str:
         return f"Erasure {self.email_hash[:12]}… on {self.created_at:%Y-%m-%d}"
+
+
+class DeletionOutcome(models.TextChoices):
+    PENDING = "pending", "Waiting for the next deletion pass"
+    WAITING = "waiting", "Waiting for approval"
+    DELETED = "deleted", "Deleted remotely"
+    HIDDEN = "hidden", "Hidden remotely"
+    UNSUBSCRIBED = "unsubscribed", "Unsubscribed and cleared remotely"
+    GONE = "gone", "Already gone remotely"
+    REJECTED = "rejected", "Rejected: the remote contact is kept"
+    FAILED = "failed", "Failed (tried again at the next pass)"
+
+
+class DeletionRequest(models.Model):
+    """Deletions held by the approval brake: a pass that would delete or hide more than
+    the profile's threshold sends none of them until a person approves or rejects."""
+
+    class Status(models.TextChoices):
+        WAITING = "waiting", "Waiting for approval"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+
+    profile = models.ForeignKey(
+        "profiles.Profile", on_delete=models.CASCADE, related_name="deletion_requests"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.WAITING)
+    policy = models.CharField(max_length=20)
+    threshold = models.PositiveIntegerField(help_text="The most a pass may send unapproved.")
+    linked = models.PositiveIntegerField(help_text="The profile's linked contacts then.")
+    decided_by = models.CharField(max_length=200, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"Deletions of {self.profile} held {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class DeletionRecord(models.Model):
+    """One contact a deletion policy acts on, from the moment the deletion is noticed to
+    what the remote answered. Kept beyond the history retention (``forget`` blanks the
+    person's e-mail here and keeps the line)."""
+
+    profile = models.ForeignKey(
+        "profiles.Profile", on_delete=models.CASCADE, related_name="deletion_records"
+    )
+    request = models.ForeignKey(
+        DeletionRequest,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="records",
+    )
+    entity = models.ForeignKey(
+        ContactEntity, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    person_key = models.CharField(max_length=255)
+    email = models.TextField(blank=True)
+    remote_id = models.CharField(max_length=255)
+    action = models.CharField(max_length=20, help_text="The policy's action: delete, hide, …")
+    outcome = models.CharField(
+        max_length=20, choices=DeletionOutcome.choices, default=DeletionOutcome.PENDING
+    )
+    noticed_at = models.DateTimeField(default=timezone.now)
+    done_at = models.DateTimeField(null=True, blank=True)
+    actor = models.CharField(max_length=200, blank=True, help_text="Who let it through.")
+    remote_status = models.PositiveIntegerField(null=True, blank=True)
+    remote_answer = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-noticed_at", "-pk"]
+        indexes = [models.Index(fields=["profile", "outcome"], name="deletion_outcome_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.remote_id} ({self.outcome})"

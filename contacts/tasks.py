@@ -131,3 +131,17 @@ def magento_deletions() -> int:
     from contacts.services.deletions import stores_deletions_detect
 
     return sum(report.marked for report in stores_deletions_detect())
+
+
+@shared_task(name="contacts.deletions_propagate", ignore_result=True)
+def deletions_propagate(profile_id: int, trigger: str = RunTrigger.BUTTON) -> None:
+    """A profile's deletion pass: after a person approved held deletions (the admin)."""
+    from contacts.services.propagate import deletions_propagate as propagate
+
+    profile = Profile.objects.select_related("client").filter(pk=profile_id).first()
+    if profile is None:
+        return
+    try:
+        propagate(profile, trigger=trigger)
+    except ConnectorError as exc:
+        logger.warning("profile=%s deletion pass not finished: %s", profile_id, exc)

@@ -263,6 +263,41 @@ def profile_schedule(request: HttpRequest, admin: ModelAdmin[Profile], pk: int) 
 
 
 @require_POST
+def profile_deletions_decide(
+    request: HttpRequest, admin: ModelAdmin[Profile], pk: int
+) -> HttpResponse:
+    """Approve or reject deletions the brake holds. Approving sends them (a background
+    pass); both need the right to delete contacts."""
+    from contacts.models import DeletionRequest
+    from contacts.services.propagate import AlreadyDecided, request_decide
+    from contacts.tasks import deletions_propagate
+
+    profile = get_object_or_404(Profile, pk=pk)
+    _require(
+        admin.has_change_permission(request, profile)
+        and request.user.has_perm("contacts.delete_contactentity")
+    )
+    held = get_object_or_404(DeletionRequest, pk=request.POST.get("request"), profile=profile)
+    approve = request.POST.get("decision") == "approve"
+    actor = request.user.get_username() or "admin"
+    back = reverse("admin:profiles_profile_change", args=[profile.pk]) + "#deletions-held"
+    try:
+        request_decide(held, approve=approve, actor=actor)
+    except AlreadyDecided as exc:
+        admin.message_user(request, str(exc), level=messages.WARNING)
+        return HttpResponseRedirect(back)
+    count = held.records.count()
+    if approve:
+        deletions_propagate.delay(profile.pk)
+        admin.message_user(
+            request, f"Approved: {count} deletion(s) are being sent; the run history shows them."
+        )
+    else:
+        admin.message_user(request, f"Rejected: the {count} remote contact(s) are kept.")
+    return HttpResponseRedirect(back)
+
+
+@require_POST
 def profile_start_over(request: HttpRequest, admin: ModelAdmin[Profile], pk: int) -> HttpResponse:
     """The client reaches another account: forget the old account's links and cache and
     resolve everyone again by e-mail in the new one (the merchant confirmed it)."""

@@ -274,6 +274,16 @@ class Profile(models.Model):
         alert_problems = rules_errors((self.settings or {}).get("alerts"))
         if alert_problems:
             errors.setdefault("alerts", []).extend(alert_problems)
+        from contacts.services import propagate
+
+        try:
+            deletion_problems = propagate.rules_errors(
+                (self.settings or {}).get(propagate.SETTING), registry.get(self.type)
+            )
+        except registry.UnknownProfileType:
+            deletion_problems = []
+        if deletion_problems:
+            errors.setdefault("deletions", []).extend(deletion_problems)
         if errors:
             raise ValidationError(errors)
 
@@ -382,6 +392,9 @@ class Run(models.Model):
         if self.status == RunStatus.RUNNING and self.collection_finished_at is None:
             return "Collecting" if not self.scope.get("entity_ids") else "Running"
         if self.status == RunStatus.PARTIAL:
+            held = int((self.scope or {}).get("held") or 0)
+            if held:
+                return f"Held ({held} wait for approval)"
             if self.failed:
                 return f"Partial ({self.failed} failed)"
             waiting = int((self.scope or {}).get("waiting") or self.retried)
@@ -404,6 +417,7 @@ class Run(models.Model):
             "initial": "Initial export",
             "optin_sync": "Opt-in sync (Emarsys → Magento)",
             "drift": "Drift check",
+            "deletions": "Deletion pass",
         }
         label = titles.get(self.job, self.job.replace("_", " ").capitalize())
         ids = (self.scope or {}).get("entity_ids") or []

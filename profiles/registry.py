@@ -102,6 +102,20 @@ class ProfileType(ABC):
         profile's contacts for them; returns how many were marked or queued."""
         return 0
 
+    # The deletion policies this type can propagate besides ``ignore`` (value → label;
+    # see ``contacts.services.propagate``). Empty: deletions are only marked.
+    deletion_policies: ClassVar[dict[str, str]] = {}
+
+    def deletion_apply(self, profile: Profile, policy: str, records: list[Any]) -> None:
+        """Carry out ``policy`` for these ``DeletionRecord``s remotely: set each one's
+        ``outcome``, ``remote_status`` and ``remote_answer`` (network I/O; no database
+        writes — the caller records the outcomes)."""
+        raise NotImplementedError(f"{self.type_id} propagates no deletions")
+
+    def dry_run_notes(self, profile: Profile) -> list[str]:
+        """Lines a dry run adds about what else the next real run would do (deletions)."""
+        return []
+
     def dry_run_scope(self, profile: Profile) -> AbstractContextManager[Any]:
         """Around a profile's dry run (collection and processing): what it writes to the
         queue is taken back when it ends (see ``contacts.services.dry_journal``)."""

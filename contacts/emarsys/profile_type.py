@@ -167,19 +167,40 @@ class EmarsysContactSync(registry.ProfileType):
     ) -> tuple[int, list[str]]:
         return reevaluation_preview(profile=profile, settings=settings)
 
-    def customers_deleted(self, profile: Profile, magento_ids: list[int]) -> int:
-        """As a ``customer.deleted`` notification: the person is queued and the generator
-        decides (kept in Emarsys, or sent on as the subscriber they may still be)."""
-        from contacts.emarsys.identity import customer_key
-        from contacts.models import ContactEntity
+    deletion_policies = {
+        "unsubscribe": "Unsubscribe in Emarsys (opt-in 2) and empty the mapped fields",
+        "delete": "Delete the Emarsys contact and its history (irreversible)",
+    }
 
-        return (
-            ContactEntity.objects.filter(
-                profile=profile, person_key__in=[customer_key(i) for i in magento_ids]
-            )
-            .exclude(queue_status=QueueStatus.PROCESSING)
-            .update(queue_status=QueueStatus.PENDING, next_attempt_at=None)
+    def customers_deleted(self, profile: Profile, magento_ids: list[int]) -> int:
+        """Under ``ignore``, as a ``customer.deleted`` notification: the person is queued
+        and the generator decides (kept in Emarsys, or sent on as the subscriber they may
+        still be). Under a propagating policy, a person with nothing left in Magento gets
+        a pending deletion (:mod:`contacts.emarsys.deletions`); the others are queued."""
+        from contacts.emarsys.deletions import propagated_entities
+        from contacts.emarsys.identity import customer_key
+        from contacts.services.propagate import deletions_mark, rules_of
+
+        entities = ContactEntity.objects.filter(
+            profile=profile, person_key__in=[customer_key(i) for i in magento_ids]
+        ).exclude(queue_status=QueueStatus.PROCESSING)
+        if not rules_of(profile).propagates:
+            return entities.update(queue_status=QueueStatus.PENDING, next_attempt_at=None)
+        acted, queued = propagated_entities(profile, entities)
+        marked = deletions_mark(profile, ContactEntity.objects.filter(pk__in=acted))
+        return marked + ContactEntity.objects.filter(pk__in=queued).update(
+            queue_status=QueueStatus.PENDING, next_attempt_at=None
         )
+
+    def deletion_apply(self, profile: Profile, policy: str, records: list[Any]) -> None:
+        from contacts.emarsys.deletions import emarsys_deletions_apply
+
+        emarsys_deletions_apply(profile, policy, records)
+
+    def dry_run_notes(self, profile: Profile) -> list[str]:
+        from contacts.services.propagate import deletions_preview
+
+        return [note for note in [deletions_preview(profile)] if note]
 
     def dry_run_scope(self, profile: Profile) -> Any:
         from contacts.services.dry_journal import dry_run_journal

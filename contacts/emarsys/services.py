@@ -163,11 +163,16 @@ def _customer_refresh(
         except NotFound:
             pass
     Customer.objects.filter(store=profile.source_client, magento_id=customer_id).delete()
-    # The person is queued so the generator sees the deletion (kept in Emarsys, or
-    # re-sent as a subscriber when they still are one).
-    ContactEntity.objects.filter(profile=profile, person_key=customer_key(customer_id)).exclude(
-        queue_status=QueueStatus.PROCESSING
-    ).update(queue_status=QueueStatus.PENDING, next_attempt_at=None)
+    # The profile's deletion policy decides (contacts.services.propagate): under "ignore"
+    # the person is queued so the generator sees the deletion (kept in Emarsys, or re-sent
+    # as a subscriber when they still are one); otherwise a pending deletion, sent by the
+    # pass below (the approval brake may hold it).
+    from contacts.services.propagate import deletions_propagate, rules_of
+    from profiles import registry
+
+    registry.get(profile.type).customers_deleted(profile, [customer_id])
+    if rules_of(profile).propagates:
+        deletions_propagate(profile, trigger=RunTrigger.WEBHOOK)
     return None
 
 

@@ -234,10 +234,29 @@ class FreeAgentContactExport(registry.ProfileType):
             "new_contacts": {},
         }
 
-    def customers_deleted(self, profile: Profile, magento_ids: list[int]) -> int:
-        from contacts.services.deletions import entities_mark_source_deleted
+    deletion_policies = {
+        "hide": "Hide the FreeAgent contact (status Hidden; its history stays)",
+        "delete": "Delete the FreeAgent contact (hidden instead when FreeAgent keeps it: "
+        "invoices, estimates or bills)",
+    }
 
-        return entities_mark_source_deleted(profile, magento_ids)
+    def customers_deleted(self, profile: Profile, magento_ids: list[int]) -> int:
+        from contacts.services.propagate import deletions_mark
+
+        return deletions_mark(
+            profile, ContactEntity.objects.filter(profile=profile, customer_id__in=magento_ids)
+        )
+
+    def deletion_apply(self, profile: Profile, policy: str, records: list[Any]) -> None:
+        from contacts.freeagent.deletions import freeagent_deletions_apply
+
+        assert profile.client is not None
+        freeagent_deletions_apply(profile.client, policy, records)
+
+    def dry_run_notes(self, profile: Profile) -> list[str]:
+        from contacts.services.propagate import deletions_preview
+
+        return [note for note in [deletions_preview(profile)] if note]
 
     def dry_run_scope(self, profile: Profile) -> Any:
         from contacts.services.dry_journal import dry_run_journal
@@ -386,7 +405,9 @@ class FreeAgentContactExport(registry.ProfileType):
     def explain(self, *, profile: Profile, entity: Any) -> dict[str, Any]:
         """Source, mapped payload, last sent, cached remote record and the field diff."""
         assert profile.client is not None
-        notes: list[str] = []
+        from contacts.services.propagate import deletion_note
+
+        notes: list[str] = [note for note in [deletion_note(entity)] if note]
         try:
             person, raw = person_for_entity(profile, entity)
         except SourceMissing as exc:

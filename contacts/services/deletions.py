@@ -7,11 +7,12 @@ bounded for a million customers — and what the mirror holds that Magento no lo
 was deleted there. It runs daily (beat: ``magento-deletions``) for every store a profile
 reads.
 
-A deleted customer leaves the mirror. A FreeAgent profile's contact for them is marked
-*Deleted in Magento* (the default deletion policy, ``ignore``: the FreeAgent contact stays
-as it is); an Emarsys profile queues the person, as a ``customer.deleted`` notification
-does, so its generator decides (kept in Emarsys, or sent on as the subscriber they may
-still be). Nothing is marked from a pass that did not finish, nor when
+A deleted customer leaves the mirror, and each profile's deletion policy decides what
+becomes of its contact (:mod:`contacts.services.propagate`): under ``ignore`` (the
+default) a FreeAgent contact is marked *Deleted in Magento* and kept, an Emarsys person is
+queued as a ``customer.deleted`` notification does (kept, or sent on as the subscriber they
+may still be); under a propagating policy the deletion pass that follows sends it (or the
+approval brake holds it). Nothing is marked from a pass that did not finish, nor when
 Magento lists no customer at all while the mirror holds some (a wrong store or a broken
 search: never a reason to believe everyone was deleted).
 """
@@ -22,12 +23,11 @@ import logging
 from dataclasses import dataclass, field
 
 from django.db import transaction
-from django.utils import timezone
 
 from connectors.magento.client import MagentoClient
 from connectors.magento.criteria import MAX_PAGE_SIZE
-from contacts.models import ContactEntity, Customer
-from profiles.models import Client, Profile, QueueStatus, SyncStatus
+from contacts.models import Customer
+from profiles.models import Client, Profile
 
 logger = logging.getLogger(__name__)
 
@@ -89,28 +89,20 @@ def _mark_deleted(store: Client, magento_ids: list[int]) -> int:
                 except registry.UnknownProfileType:
                     continue
                 marked += ptype.customers_deleted(profile, chunk)
+    # Then each propagating policy's deletion pass (network I/O: after the transactions;
+    # the approval brake may hold it). A pass that fails leaves its deletions pending.
+    from connectors.errors import ConnectorError
+    from contacts.services.propagate import deletions_propagate, rules_of
+    from profiles.models import RunTrigger
+
+    for profile in profiles:
+        if not rules_of(profile).propagates or profile.client_id is None:
+            continue
+        try:
+            deletions_propagate(profile, trigger=RunTrigger.SCHEDULE)
+        except ConnectorError as exc:
+            logger.warning("profile %s: deletion pass not finished: %s", profile.pk, exc)
     return marked
-
-
-def entities_mark_source_deleted(profile: Profile, magento_ids: list[int]) -> int:
-    """Deletion policy ``ignore``: the contacts are marked *Deleted in Magento* and left
-    as they are remotely."""
-    now = timezone.now()
-    text = (
-        f"Deleted in Magento (noticed {timezone.localtime(now):%Y-%m-%d %H:%M}); the remote "
-        "contact is kept as it is (deletion policy: ignore)."
-    )
-    return (
-        ContactEntity.objects.filter(profile=profile, customer_id__in=magento_ids)
-        .exclude(queue_status=QueueStatus.PROCESSING)
-        .exclude(status=SyncStatus.SOURCE_DELETED)
-        .update(
-            status=SyncStatus.SOURCE_DELETED,
-            queue_status=QueueStatus.COMPLETE,
-            next_attempt_at=None,
-            message={"text": text, "source_deleted_at": now.isoformat()},
-        )
-    )
 
 
 def stores_deletions_detect() -> list[DeletionReport]:

@@ -39,6 +39,7 @@ from connectors.errors import AuthError, ConnectorError, NotFound
 from contacts.models import (
     ContactEntity,
     Customer,
+    DeletionRecord,
     DeliveryAttempt,
     ErasureAudit,
     GuestBuyer,
@@ -180,9 +181,11 @@ def _local_erase(key: str, entity_ids: list[int], report: ForgetReport) -> None:
         ("guest buyers", GuestBuyer.objects.filter(email_normalized=key)),
         ("cached FreeAgent contacts", RemoteContact.objects.filter(email_key=key)),
     ]
+    logged = DeletionRecord.objects.filter(Q(entity_id__in=entity_ids) | Q(email__iexact=key))
     if report.dry_run:
         report.removed.update(
             {
+                "deletion log e-mails": logged.exclude(email="").count(),
                 "contacts": len(entity_ids),
                 "delivery attempts": attempts.count(),
                 "history lines": events.count(),
@@ -191,6 +194,10 @@ def _local_erase(key: str, entity_ids: list[int], report: ForgetReport) -> None:
         )
         return
     with transaction.atomic():
+        # The deletion log keeps its lines (who deleted what, when) without the person.
+        report.removed["deletion log e-mails"] = logged.exclude(email="").update(
+            email="", person_key="(forgotten)"
+        )
         report.removed["delivery attempts"] = attempts.delete()[0]
         report.removed["history lines"] = events.delete()[0]
         report.removed["contacts"] = ContactEntity.objects.filter(pk__in=entity_ids).delete()[0]

@@ -49,6 +49,7 @@ class ProfileAdmin(ButtonUrlsMixin, admin.ModelAdmin):
         ("<int:pk>/dry-run/", "dry_run", admin_views.profile_dry_run),
         ("<int:pk>/schedule/", "schedule", admin_views.profile_schedule),
         ("<int:pk>/start-over/", "start_over", admin_views.profile_start_over),
+        ("<int:pk>/deletions/", "deletions", admin_views.profile_deletions_decide),
     ]
 
     def get_form(
@@ -302,5 +303,23 @@ def _profile_context(
         "runs_chart": runs_chart(run_series(profile=profile, limit=20), title="Recent runs"),
         "is_emarsys": profile.type == "emarsys_contact_sync",
         "webhook": webhook,
+        "deletions": _deletions_context(request, profile, can_change),
         "emarsys_registered": "emarsys_contact_sync" in {t.type_id for t in registry.all_types()},
+    }
+
+
+def _deletions_context(request: HttpRequest, profile: Profile, can_change: bool) -> dict[str, Any]:
+    """The held deletions (the approval brake) and the policy, for the profile page."""
+    from contacts.models import DeletionOutcome
+    from contacts.services import propagate
+
+    held = propagate.waiting_request(profile)
+    rules = propagate.rules_of(profile)
+    return {
+        "policy": rules.policy,
+        "held": held,
+        "records": list(held.records.filter(outcome=DeletionOutcome.WAITING)[:200]) if held else [],
+        "count": held.records.filter(outcome=DeletionOutcome.WAITING).count() if held else 0,
+        "can_decide": can_change and request.user.has_perm("contacts.delete_contactentity"),
+        "preview": propagate.deletions_preview(profile) if rules.propagates else "",
     }

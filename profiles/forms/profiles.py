@@ -55,9 +55,20 @@ ALERTS_FIELDSET: tuple[str | None, dict[str, Any]] = (
             "alert_no_success_hours",
             "alert_failed_above",
             "alert_credentials_refused",
+            "alert_approval_waiting",
         ],
         "description": "Who is told when this profile needs attention: once per incident, "
         "a reminder at most daily, and a message when it is resolved.",
+    },
+)
+
+DELETIONS_FIELDSET: tuple[str | None, dict[str, Any]] = (
+    "Customers deleted in Magento",
+    {
+        "fields": ["deletion_policy", "deletion_brake_percent", "deletion_brake_max"],
+        "description": "Magento deletions are noticed daily (and at once through the "
+        "webhook). The approval brake holds a pass that would act on more contacts than the "
+        "lower of the two limits below, until a person approves or rejects it on this page.",
     },
 )
 
@@ -132,11 +143,40 @@ class ProfileForm(forms.ModelForm):
         min_value=0,
         help_text="Contacts that failed and need a person. Empty: not watched.",
     )
+    alert_approval_waiting = forms.BooleanField(
+        label="Deletions wait for approval",
+        required=False,
+        initial=True,
+        help_text="The approval brake holds deletions until a person decides.",
+    )
     alert_credentials_refused = forms.BooleanField(
         label="Credentials refused",
         required=False,
         initial=True,
         help_text="A client of this profile refuses its credentials (the profile is paused).",
+    )
+
+    deletion_policy = forms.ChoiceField(
+        label="Deletion policy",
+        required=False,
+        choices=[],
+        help_text="What a customer deleted in Magento becomes in the target.",
+    )
+    deletion_brake_percent = forms.FloatField(
+        label="Approval above (% of linked contacts)",
+        required=False,
+        min_value=0,
+        max_value=100,
+        initial=5,
+        help_text="A deletion pass acting on more than this share of the profile's linked "
+        "contacts waits for approval. Empty: 5 %.",
+    )
+    deletion_brake_max = forms.IntegerField(
+        label="Approval above (contacts)",
+        required=False,
+        min_value=0,
+        initial=50,
+        help_text="…or on more than this many contacts, whichever is lower. Empty: 50.",
     )
 
     type_id: ClassVar[str] = ""
@@ -240,6 +280,22 @@ class ProfileForm(forms.ModelForm):
         if "new_charge_sales_tax" in self.fields:
             self._init_new_contacts()
         self._init_alerts()
+        self._init_deletions()
+
+    def _init_deletions(self) -> None:
+        from contacts.services import propagate
+
+        if "deletion_policy" not in self.fields:
+            return
+        try:
+            offered = propagate.policies_of(registry.get(self.type_id))
+        except registry.UnknownProfileType:
+            offered = propagate.policies_of(None)
+        rules = propagate.rules_of(self.instance)
+        self.fields["deletion_policy"].choices = list(offered.items())  # type: ignore[attr-defined]
+        self.fields["deletion_policy"].initial = rules.policy
+        self.fields["deletion_brake_percent"].initial = rules.brake_percent
+        self.fields["deletion_brake_max"].initial = rules.brake_max
 
     def _init_alerts(self) -> None:
         rules = dict((self.instance.settings or {}).get("alerts") or {})
@@ -252,6 +308,7 @@ class ProfileForm(forms.ModelForm):
         self.fields["alert_credentials_refused"].initial = bool(
             rules.get("credentials_refused", True)
         )
+        self.fields["alert_approval_waiting"].initial = bool(rules.get("approval_waiting", True))
 
     def _init_new_contacts(self) -> None:
         """The choices FreeAgent offers, from the client's collected configuration data."""
@@ -276,6 +333,18 @@ class ProfileForm(forms.ModelForm):
 
     def clean(self) -> dict[str, Any]:
         data: dict[str, Any] = super().clean() or {}
+        if "deletion_policy" in self.fields:
+            from contacts.services import propagate
+
+            settings = dict(self.instance.settings or {})
+            percent = data.get("deletion_brake_percent")
+            most = data.get("deletion_brake_max")
+            settings[propagate.SETTING] = {
+                "policy": data.get("deletion_policy") or propagate.IGNORE,
+                "brake_percent": propagate.DEFAULT_PERCENT if percent is None else percent,
+                "brake_max": propagate.DEFAULT_MAX if most is None else most,
+            }
+            self.instance.settings = settings
         if "alert_recipients" in self.fields:
             settings = dict(self.instance.settings or {})
             recipients = [
@@ -289,6 +358,7 @@ class ProfileForm(forms.ModelForm):
                     "no_success_hours": data.get("alert_no_success_hours") or 0,
                     "failed_above": data.get("alert_failed_above"),
                     "credentials_refused": bool(data.get("alert_credentials_refused")),
+                    "approval_waiting": bool(data.get("alert_approval_waiting")),
                 }
             else:
                 settings.pop("alerts", None)
@@ -359,6 +429,7 @@ def profile_fieldsets(type_id: str) -> list[tuple[str | None, dict[str, Any]]]:
         *(EMARSYS_FIELDSETS if type_id == EMARSYS_TYPE else []),
         SOURCES_FIELDSET,
         IDENTITY_FIELDSET,
+        DELETIONS_FIELDSET,
         ALERTS_FIELDSET,
     ]
     out: list[tuple[str | None, dict[str, Any]]] = []

@@ -9,7 +9,9 @@ count:
   schedule is enabled (0: off);
 * ``failed_above`` — more than this many contacts failed and need a person (empty: off);
 * ``credentials_refused`` — a client of the profile refuses its credentials (the profile
-  is paused until they are fixed).
+  is paused until they are fixed);
+* ``approval_waiting`` — the approval brake holds deletions until a person approves or
+  rejects them (``contacts.services.propagate``).
 
 :func:`alerts_evaluate` runs every five minutes (beat). An incident opened sends one
 e-mail (Django's mail settings) and one JSON POST to the webhook; while it lasts it is
@@ -38,7 +40,7 @@ logger = logging.getLogger(__name__)
 STATE_KEY = "alerts"
 REMINDER = timedelta(hours=24)
 WEBHOOK_TIMEOUT = 10
-KINDS = ("no_success", "failed_contacts", "credentials_refused")
+KINDS = ("no_success", "failed_contacts", "credentials_refused", "approval_waiting")
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class AlertRules:
     no_success_hours: int = 0
     failed_above: int | None = None
     credentials_refused: bool = True
+    approval_waiting: bool = True
 
     @property
     def enabled(self) -> bool:
@@ -63,6 +66,7 @@ def rules_of(profile: Profile) -> AlertRules:
         no_success_hours=int(raw.get("no_success_hours") or 0),
         failed_above=None if failed is None or failed == "" else int(failed),
         credentials_refused=bool(raw.get("credentials_refused", True)),
+        approval_waiting=bool(raw.get("approval_waiting", True)),
     )
 
 
@@ -81,6 +85,7 @@ def rules_errors(raw: Any) -> list[str]:
         "no_success_hours",
         "failed_above",
         "credentials_refused",
+        "approval_waiting",
     }
     if unknown:
         errors.append(f"unknown key(s) {', '.join(sorted(unknown))}")
@@ -142,6 +147,14 @@ def active_incidents(profile: Profile, rules: AlertRules, now: datetime) -> dict
             out["credentials_refused"] = (
                 f"client '{client.name}' refuses its credentials; the profile is paused "
                 "until they are fixed"
+            )
+    if rules.approval_waiting:
+        held = profile.deletion_requests.filter(status="waiting").first()
+        if held is not None:
+            out["approval_waiting"] = (
+                f"{held.records.filter(outcome='waiting').count()} deletions held by the "
+                f"approval brake since {timezone.localtime(held.created_at):%Y-%m-%d %H:%M} "
+                "wait for a person to approve or reject them"
             )
     return out
 

@@ -58,6 +58,7 @@ COMMON_PROFILE_KEYS = {
     "retry_max_attempts",
     "api_behaviour",
     "alerts",
+    "deletions",
 }
 CLIENT_KEYS = {
     "name",
@@ -233,9 +234,10 @@ def _profile_fields(
         values.update(schedule_fields(data["schedule"]))
     extra = {k: data[k] for k in ptype.config_keys if k in data}
     values["settings"] = ptype.settings_from_config(extra)
-    if "alerts" in data:  # common to every type (profiles.services.alerts)
-        values["settings"]["alerts"] = data["alerts"]
-        extra["alerts"] = data["alerts"]
+    for common in ("alerts", "deletions"):  # every type's (alerts, contacts.services.propagate)
+        if common in data:
+            values["settings"][common] = data[common]
+            extra[common] = data[common]
     values["_given_settings"] = sorted(extra)
     return values
 
@@ -477,7 +479,8 @@ def config_dump() -> dict[str, Any]:
             if "secret" in key and value:
                 extra[key] = _placeholder_named(profile.name, key)
         entry.update(extra)
-        if (profile.settings or {}).get("alerts"):
-            entry["alerts"] = profile.settings["alerts"]
+        for common in ("alerts", "deletions"):
+            if (profile.settings or {}).get(common):
+                entry[common] = profile.settings[common]
         profiles.append(entry)
     return {"clients": clients, "profiles": profiles}

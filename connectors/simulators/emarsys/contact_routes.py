@@ -65,7 +65,9 @@ class ContactRoutesMixin:
             return fail(400, 2004, "Cannot use internal ID as key on contact creation.")
         list_id = body.get("contact_list_id")
         if "contacts" not in body:  # single-contact form: errors are top-level
-            ids, errors = self._upsert([body], key, create=create, update=update, list_id=list_id)
+            # A flat object: its key_id and contact_list_id sit beside the field values.
+            single = {k: v for k, v in body.items() if k not in ("key_id", "contact_list_id")}
+            ids, errors = self._upsert([single], key, create=create, update=update, list_id=list_id)
             if errors:
                 (detail,) = errors.values()
                 ((code, text),) = detail.items()
