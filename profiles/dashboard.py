@@ -71,7 +71,21 @@ def attention_items(user: Any = None) -> list[Attention]:
                     )
                 )
     for profile in Profile.objects.select_related("client").order_by("name"):
+        held = profile.deletion_requests.filter(status="waiting").first()
+        if held is not None:
+            count = held.records.filter(outcome="waiting").count()
+            items.append(
+                Attention(
+                    "warning",
+                    f"{profile.name}: {count} deletions held by the approval brake wait for "
+                    "you to approve or reject them.",
+                    reverse("admin:profiles_profile_change", args=[profile.pk]) + "#deletions-held",
+                    "Review deletions",
+                )
+            )
         for incident in open_incidents(profile):
+            if held is not None and incident.get("kind") == "approval_waiting":
+                continue  # said just above
             told = " (alert sent)" if incident.get("sent") else ""
             items.append(
                 Attention(

@@ -324,6 +324,19 @@ DRY_COUNT_WORDS = {
 }
 
 
+# A deletion pass's counters (contacts.services.propagate): what it had to do, what the
+# remote carried out (deleted, hidden, unsubscribed or already gone) and what failed.
+DELETION_COUNT_WORDS = {
+    "collected": "to delete",
+    "created": "created",
+    "updated": "carried out",
+    "unchanged": "unchanged",
+    "skipped": "skipped",
+    "failed": "failed",
+    "retried": "wait",
+}
+
+
 class Run(models.Model):
     """One execution of a profile, with honest counts per outcome."""
 
@@ -409,6 +422,14 @@ class Run(models.Model):
         if job:
             return job
         return "initial" if (self.scope or {}).get("initial") else "export"
+
+    def count_word(self, key: str, word: str) -> str:
+        """How this run names one of its counters (a real run's ``word`` by default)."""
+        if self.dry_run:
+            return DRY_COUNT_WORDS[key]
+        if self.job == "deletions":
+            return DELETION_COUNT_WORDS[key]
+        return word
 
     @property
     def kind_label(self) -> str:

@@ -127,6 +127,11 @@ class EmarsysContactSync(registry.ProfileType):
         shared = sharing_note(profile, entity)
         if shared:
             notes.append(shared)
+        from contacts.services.propagate import deletion_note
+
+        deleted = deletion_note(entity)
+        if deleted:
+            notes.insert(0, deleted)
         return {
             "source": {
                 "customer": customer.raw if customer else None,

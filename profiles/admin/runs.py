@@ -27,7 +27,6 @@ RUN_COUNT_WORDS = [
     ("failed", "failed"),
     ("retried", "wait"),
 ]
-RUN_COUNT_WORDS_DRY = [(key, DRY_COUNT_WORDS[key]) for key, _ in RUN_COUNT_WORDS]
 # A dry run's outcomes in the conditional: nothing happened.
 DRY_RUN_WORDS = {
     **DRY_COUNT_WORDS,
@@ -99,8 +98,7 @@ class RunAdmin(ButtonUrlsMixin, admin.ModelAdmin):
             "explain_url": reverse("admin:contacts_contactentity_changelist"),
             "scoped": _scoped(run),
             "stats": [
-                (key, getattr(run, key), DRY_COUNT_WORDS[key] if run.dry_run else word)
-                for key, word in RUN_PAGE_WORDS
+                (key, getattr(run, key), run.count_word(key, word)) for key, word in RUN_PAGE_WORDS
             ],
         }
         return TemplateResponse(request, "admin/profiles/run/detail.html", context)
@@ -113,10 +111,11 @@ class RunAdmin(ButtonUrlsMixin, admin.ModelAdmin):
 
     @admin.display(description="Contacts")
     def counts(self, obj: Run) -> str:
-        words = RUN_COUNT_WORDS_DRY if obj.dry_run else RUN_COUNT_WORDS
         parts = [
-            format_html('<span class="cs-count cs-count-{}">{} {}</span>', key, n, word)
-            for key, word in words
+            format_html(
+                '<span class="cs-count cs-count-{}">{} {}</span>', key, n, obj.count_word(key, word)
+            )
+            for key, word in RUN_COUNT_WORDS
             if (n := getattr(obj, key))
         ]
         if not parts:

@@ -62,10 +62,11 @@ ALERTS_FIELDSET: tuple[str | None, dict[str, Any]] = (
     },
 )
 
+DELETION_FIELDS = ("deletion_policy", "deletion_brake_percent", "deletion_brake_max")
 DELETIONS_FIELDSET: tuple[str | None, dict[str, Any]] = (
     "Customers deleted in Magento",
     {
-        "fields": ["deletion_policy", "deletion_brake_percent", "deletion_brake_max"],
+        "fields": list(DELETION_FIELDS),
         "description": "Magento deletions are noticed daily (and at once through the "
         "webhook). The approval brake holds a pass that would act on more contacts than the "
         "lower of the two limits below, until a person approves or rejects it on this page.",
@@ -291,6 +292,10 @@ class ProfileForm(forms.ModelForm):
             offered = propagate.policies_of(registry.get(self.type_id))
         except registry.UnknownProfileType:
             offered = propagate.policies_of(None)
+        if len(offered) < 2:  # the type propagates none: the section would have no effect
+            for name in DELETION_FIELDS:
+                self.fields.pop(name, None)
+            return
         rules = propagate.rules_of(self.instance)
         self.fields["deletion_policy"].choices = list(offered.items())  # type: ignore[attr-defined]
         self.fields["deletion_policy"].initial = rules.policy
@@ -423,7 +428,9 @@ def profile_fieldsets(type_id: str) -> list[tuple[str | None, dict[str, Any]]]:
         ptype: registry.ProfileType | None = registry.get(type_id)
     except registry.UnknownProfileType:
         ptype = None
-    unused = ptype.unused_fields if ptype is not None else frozenset()
+    unused = set(ptype.unused_fields) if ptype is not None else set()
+    if ptype is None or not ptype.deletion_policies:
+        unused |= set(DELETION_FIELDS)  # nothing to propagate: no section
     sections = [
         *COMMON_FIELDSETS,
         *(EMARSYS_FIELDSETS if type_id == EMARSYS_TYPE else []),

@@ -204,3 +204,24 @@ def test_the_policy_round_trips_through_the_config_and_is_checked(world):
     text = "\n".join(caught.value.errors)
     assert "profiles[0].deletions: policy: one of ignore, hide, delete; got 'unsubscribe'" in text
     assert "brake_max: a whole number, 0 or more; got -1" in text
+
+
+def test_held_deletions_alert_once_and_resolve_once(world, mailoutbox):
+    from profiles.services.alerts import alerts_evaluate
+
+    people = [world.add_customer() for _ in range(10)]
+    profile = policy(world.profile(), "delete", brake_max=1)
+    profile.settings = {**profile.settings, "alerts": {"recipients": ["ops@example.com"]}}
+    profile.save()
+    exported(world, profile, 10)
+    for person in people[:3]:
+        remove_in_magento(world, person["id"])
+    deletions.magento_deletions_detect(world.store, magento_client(world.store))
+    assert alerts_evaluate() == 1
+    assert alerts_evaluate() == 0  # told once
+    (told,) = mailoutbox
+    assert "3 deletions held by the approval brake" in told.body
+    propagate.request_decide(DeletionRequest.objects.get(), approve=False, actor="ops")
+    assert alerts_evaluate() == 1
+    assert "resolved" in mailoutbox[-1].subject
+    assert alerts_evaluate() == 0

@@ -400,6 +400,7 @@ def test_alerts_are_set_in_the_profile_form_with_the_config_files_words(admin_cl
         alert_no_success_hours="6",
         alert_failed_above="10",
         alert_credentials_refused="on",
+        alert_approval_waiting="on",
     )
     assert admin_client.post(url, data).status_code == 302
     fa_profile.refresh_from_db()
@@ -409,6 +410,7 @@ def test_alerts_are_set_in_the_profile_form_with_the_config_files_words(admin_cl
         "no_success_hours": 6,
         "failed_above": 10,
         "credentials_refused": True,
+        "approval_waiting": True,
     }
     page = admin_client.get(url).content.decode()
     assert 'value="ops@example.com, lead@example.com"' in page
@@ -419,3 +421,32 @@ def test_alerts_are_set_in_the_profile_form_with_the_config_files_words(admin_cl
     assert admin_client.post(url, data).status_code == 302
     fa_profile.refresh_from_db()
     assert "alerts" not in fa_profile.settings
+
+
+def test_the_deletion_policy_is_set_in_the_profile_form(admin_client, fa_profile):
+    url = reverse("admin:profiles_profile_change", args=[fa_profile.pk])
+    clients = {"magento": fa_profile.source_client, "freeagent": fa_profile.client}
+    page = admin_client.get(url).content.decode()
+    assert "Customers deleted in Magento" in page
+    assert 'value="hide"' in page
+    assert 'value="unsubscribe"' not in page
+    data = _fa_profile_data(
+        clients,
+        name=fa_profile.name,
+        guest_buyers="on",
+        deletion_policy="delete",
+        deletion_brake_percent="2.5",
+        deletion_brake_max="20",
+    )
+    assert admin_client.post(url, data).status_code == 302
+    fa_profile.refresh_from_db()
+    assert fa_profile.settings["deletions"] == {
+        "policy": "delete",
+        "brake_percent": 2.5,
+        "brake_max": 20,
+    }
+    refused = admin_client.post(url, {**data, "deletion_policy": "unsubscribe"})
+    assert refused.status_code == 200
+    assert "Select a valid choice" in refused.content.decode()
+    fa_profile.refresh_from_db()
+    assert fa_profile.settings["deletions"]["policy"] == "delete"

@@ -44,7 +44,7 @@ def detect(env):
     return magento_deletions_detect(store, magento_client(store))
 
 
-def test_unsubscribe_opts_out_and_empties_the_mapped_fields(env):
+def test_unsubscribe_opts_out_and_empties_the_mapped_fields(env, admin_client):
     with_policy(env, "unsubscribe")
     gone = env.customer(email="una.sub@example.com", firstname="Una", lastname="Subbed")
     env.customer(email="stays@example.com", firstname="Stay")
@@ -69,6 +69,8 @@ def test_unsubscribe_opts_out_and_empties_the_mapped_fields(env):
     entity = ContactEntity.objects.get(profile=env.profile, customer_id=gone["id"])
     assert entity.status == SyncStatus.SOURCE_DELETED
     assert entity.remote_id
+    page = admin_client.get(f"/admin/contacts/contactentity/{entity.pk}/change/").content.decode()
+    assert "deletion policy unsubscribe: unsubscribed and cleared remotely" in page
     after = runs.run_start(profile=env.profile, trigger=RunTrigger.CLI, foreground=True)
     assert after.failed == 0
     assert str(by_email(env)["una.sub@example.com"]["fields"]["31"]) == "2"
