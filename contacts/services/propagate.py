@@ -23,13 +23,16 @@ import logging
 import math
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from connectors.errors import ConnectorError
+from connectors.locks import process_lock
 from contacts.models import (
     ContactEntity,
     DeletionOutcome,
@@ -46,6 +49,8 @@ IGNORE_LABEL = "Ignore: keep the remote contact and mark it Deleted in Magento"
 DEFAULT_PERCENT = 5.0
 DEFAULT_MAX = 50
 CHUNK = 100  # records sent, then written, at a time (a crash repeats at most a chunk)
+LOCK_WAIT = 60.0  # how long a pass waits for another pass of the profile to end
+LOCK_TTL = 4 * 3600.0  # outlives the longest pass (thousands of contacts at 120 a minute)
 DONE = {
     DeletionOutcome.DELETED,
     DeletionOutcome.HIDDEN,
@@ -201,6 +206,25 @@ def deletions_propagate(
 
     if not profile.status or profile_paused_by(profile) is not None:
         return None  # disabled (being reviewed) or paused: the deletions stay pending
+    # One pass of a profile at a time (the daily pass, an approval, a notification): two
+    # would send the same deletions twice and record the second answers.
+    with process_lock(
+        f"deletions:{profile.pk}",
+        redis_url=settings.REDIS_URL or None,
+        lock_dir=_lock_dir(),
+        timeout=LOCK_WAIT,
+        ttl=LOCK_TTL,
+    ):
+        return _propagate(profile, registry.get(profile.type), trigger, actor)
+
+
+def _lock_dir() -> str:
+    path = Path(settings.VAR_DIR) / "locks"
+    path.mkdir(parents=True, exist_ok=True)
+    return str(path)
+
+
+def _propagate(profile: Profile, ptype: Any, trigger: str, actor: str) -> Run | None:
     rules = rules_of(profile)
     records = list(
         profile.deletion_records.filter(
@@ -224,7 +248,6 @@ def deletions_propagate(
             fresh = []
     if not approved and not fresh:
         return held
-    ptype = registry.get(profile.type)
     return _send(profile, ptype, rules.policy, approved + fresh, trigger, actor)
 
 
