@@ -158,3 +158,40 @@ def test_values_of_another_python_type_are_converted_as_django_would():
     rows_insert(type(entity), [fresh])
     row = type(entity).objects.get(person_key="customer:777")
     assert (row.remote_id, row.attempts) == ("99", 2)
+
+
+def test_plain_rows_keep_every_value_whatever_it_holds():
+    """Rows with no conflict to resolve (COPY on PostgreSQL): JSON, NULLs, dates and text
+    with tabs, newlines, backslashes and quotes come back as they went in, in one query."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from contacts.models import DeliveryAttempt
+    from tests.factories import ContactEntityFactory
+
+    entity = ContactEntityFactory()
+    odd = 'tab\there, line\nbreak, back\\slash, "quotes", NUL-free \u00e9\u4e2d \\N'
+    before = timezone.now()
+    rows = [
+        DeliveryAttempt(
+            entity=entity,
+            action="create",
+            outcome="created",
+            http_status=None if n else 201,
+            duration_ms=n,
+            message=odd if n == 1 else "",
+            request={"body": {"name": odd, "n": n, "none": None, "list": [1, "2"]}},
+            response={} if n else {"status": 201},
+        )
+        for n in range(3)
+    ]
+    with CaptureQueriesContext(connection) as queries:
+        assert rows_insert(DeliveryAttempt, rows) == 3
+    assert len(queries) == 1
+    stored = list(DeliveryAttempt.objects.filter(entity=entity).order_by("duration_ms"))
+    assert [s.http_status for s in stored] == [201, None, None]
+    assert stored[1].message == odd
+    assert stored[1].request == {"body": {"name": odd, "n": 1, "none": None, "list": [1, "2"]}}
+    assert stored[0].response == {"status": 201}
+    assert all(before <= s.created_at <= before + timedelta(minutes=1) for s in stored)
