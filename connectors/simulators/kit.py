@@ -270,7 +270,9 @@ class SimApp:
         return Response(200, asdict(self.faults))
 
     def _get_requests(self, request: Request) -> Response:
-        """The request log; ``?since=N``: from the N-th entry on; ``?count=1``: its length."""
+        """The request log; ``?since=N``: from the N-th entry on; ``?count=1``: its length;
+        ``?summary=1``: how many of each kind (``"POST /v2/contacts/{id}"``: n) — a few
+        lines however long the log, for a benchmark that must not hold it in memory."""
         args = request.args
         with self.lock:
             if args.get("count"):
@@ -279,6 +281,12 @@ class SimApp:
                 since = max(0, int(args.get("since") or 0))
             except ValueError:
                 return Response(400, {"message": "since must be a whole number"})
+            if args.get("summary"):
+                kinds: dict[str, int] = {}
+                for entry in self.request_log[since:]:
+                    kind = f"{entry['method']} {request_route(str(entry['path']))}"
+                    kinds[kind] = kinds.get(kind, 0) + 1
+                return Response(200, kinds)
             return Response(200, self.request_log[since:])
 
     def _reset(self, request: Request) -> Response:
@@ -451,3 +459,8 @@ class RunningServer:
 def serve(app: SimApp, host: str = "127.0.0.1", port: int = 0) -> RunningServer:
     """Start ``app`` on ``host:port`` (0 = a free port) in a daemon thread."""
     return RunningServer(app, host, port).start()
+
+
+def request_route(path: str) -> str:
+    """``/v2/contacts/12`` → ``/v2/contacts/{id}``: one kind of request."""
+    return "/".join("{id}" if part.isdigit() else part for part in path.split("/"))

@@ -306,17 +306,11 @@ def _send(
     trigger: str,
     actor: str,
 ) -> Run:
-    now = timezone.now()
-    run = Run.objects.create(
-        profile=profile,
-        trigger=trigger,
-        status=RunStatus.RUNNING,
-        scope={"job": "deletions", "policy": policy},
-        started_at=now,
-        heartbeat_at=now,
-        collection_finished_at=now,
-        collected=len(records),
-    )
+    # The pass's run is written when it ends, with its final status (as the drift check's):
+    # never an active run beside an export of the profile, never one left "running" by a
+    # crash. What each chunk did is written as it is done (the records and the contacts).
+    started = timezone.now()
+    events: list[RunEvent] = []
     counts: Counter[str] = Counter()
     stopped = ""
     for start in range(0, len(records), CHUNK):
@@ -333,12 +327,12 @@ def _send(
             for record in chunk:
                 if record.outcome == DeletionOutcome.PENDING:
                     record.outcome = before[record.pk]
-            _record(profile, run, tried, actor)
+            events += _record(profile, tried, actor)
             counts.update(str(r.outcome) for r in tried)
             left = len(records) - start - len(tried)
             stopped = f"Stopped: {exc}. {left} deletion(s) wait for the next pass."
             break
-        _record(profile, run, chunk, actor)
+        events += _record(profile, chunk, actor)
         counts.update(str(r.outcome) for r in chunk)
     done = sum(counts[o] for o in DONE)
     failed = counts[DeletionOutcome.FAILED]
@@ -349,19 +343,34 @@ def _send(
     status = RunStatus.SUCCESS if not failed and not stopped else RunStatus.PARTIAL
     if stopped and not done:
         status = RunStatus.FAILED
-    Run.objects.filter(pk=run.pk).update(
-        status=status, finished_at=timezone.now(), updated=done, failed=failed, summary=summary
-    )
-    RunEvent.objects.create(
-        run=run, level="info" if status == "success" else "warning", message=summary
-    )
+    with transaction.atomic():
+        run = Run.objects.create(
+            profile=profile,
+            trigger=trigger,
+            status=status,
+            scope={"job": "deletions", "policy": policy},
+            created_at=started,
+            started_at=started,
+            collection_finished_at=started,
+            finished_at=timezone.now(),
+            collected=len(records),
+            updated=done,
+            failed=failed,
+            summary=summary,
+        )
+        for event in events:
+            event.run = run
+        events.append(
+            RunEvent(run=run, level="info" if status == "success" else "warning", message=summary)
+        )
+        RunEvent.objects.bulk_create(events)
     logger.info("profile=%s run=%s %s", profile.pk, run.pk, summary)
-    run.refresh_from_db()
     return run
 
 
-def _record(profile: Profile, run: Run, records: list[DeletionRecord], actor: str) -> None:
-    """The outcomes of a chunk, with the contacts' state, in one transaction."""
+def _record(profile: Profile, records: list[DeletionRecord], actor: str) -> list[RunEvent]:
+    """The outcomes of a chunk, with the contacts' state, in one transaction; returns the
+    history lines for the pass's run."""
     now = timezone.now()
     target = target_name(profile)
     events = []
@@ -373,7 +382,6 @@ def _record(profile: Profile, run: Run, records: list[DeletionRecord], actor: st
             record.done_at = now
         events.append(
             RunEvent(
-                run=run,
                 entity_id=record.entity_id,
                 level="info" if record.outcome in DONE else "warning",
                 message=f"{record.person_key} ({record.remote_id}): {_words(record, target)}",
@@ -395,7 +403,7 @@ def _record(profile: Profile, run: Run, records: list[DeletionRecord], actor: st
             if unlinked:
                 values["remote_id"] = ""  # the remote contact no longer exists
             ContactEntity.objects.filter(pk__in=ids).update(**values)
-        RunEvent.objects.bulk_create(events)
+    return events
 
 
 def _by_action(records: list[DeletionRecord], policy: str) -> dict[str, list[DeletionRecord]]:

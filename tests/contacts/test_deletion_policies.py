@@ -18,7 +18,7 @@ from contacts.models import (
     DeletionRequest,
 )
 from contacts.services import deletions, propagate
-from profiles.models import Profile, RunStatus, RunTrigger, SyncStatus
+from profiles.models import Profile, Run, RunStatus, RunTrigger, SyncStatus
 from profiles.services import runs
 from profiles.services.config import ConfigError, config_dump, config_load
 from profiles.services.connections import magento_client
@@ -225,3 +225,41 @@ def test_held_deletions_alert_once_and_resolve_once(world, mailoutbox):
     assert alerts_evaluate() == 1
     assert "resolved" in mailoutbox[-1].subject
     assert alerts_evaluate() == 0
+
+
+def test_a_pass_cut_short_after_its_deletes_is_finished_by_the_next(world, monkeypatch):
+    """A crash between FreeAgent's answers and their record: the next pass sends the same
+    deletions again, FreeAgent answers 404, and each is recorded as gone — nothing lost,
+    nothing deleted that should not be."""
+    people = [world.add_customer() for _ in range(6)]
+    profile = policy(world.profile(), "delete", brake_percent=100)
+    exported(world, profile, 6)
+    urls = {url_of(profile, p["id"]) for p in people[:3]}
+    for person in people[:3]:
+        remove_in_magento(world, person["id"])
+
+    class Crash(Exception):
+        pass
+
+    def crash(*args, **kwargs):
+        raise Crash
+
+    monkeypatch.setattr(propagate, "_record", crash)
+    with pytest.raises(Crash):
+        deletions.magento_deletions_detect(world.store, magento_client(world.store))
+    monkeypatch.undo()
+    assert {r.outcome for r in DeletionRecord.objects.filter(profile=profile)} == {
+        DeletionOutcome.PENDING
+    }
+    assert {r["path"] for r in fa_deletes(world)} == {
+        "/v2/contacts/" + u.rsplit("/", 1)[1] for u in urls
+    }
+    # An export of the profile is running meanwhile: the pass goes on beside it.
+    Run.objects.create(profile=profile, trigger=RunTrigger.SCHEDULE, status=RunStatus.RUNNING)
+    run = propagate.deletions_propagate(profile, trigger=RunTrigger.CLI)
+    assert run is not None
+    assert (run.status, run.updated) == (RunStatus.SUCCESS, 3)
+    assert {r.outcome for r in DeletionRecord.objects.filter(profile=profile)} == {
+        DeletionOutcome.GONE
+    }
+    assert len(world.fa_contacts()) == 3  # the other three untouched
