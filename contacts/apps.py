@@ -8,4 +8,4 @@ class ContactsConfig(AppConfig):
 
     def ready(self) -> None:
         # Registers the contact profile types with the pipeline framework.
-        from contacts import profile_types  # noqa: F401
+        from contacts import profile_types, signals  # noqa: F401

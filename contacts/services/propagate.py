@@ -251,6 +251,31 @@ def _propagate(profile: Profile, ptype: Any, trigger: str, actor: str) -> Run | 
     return _send(profile, ptype, rules.policy, approved + fresh, trigger, actor)
 
 
+def deletions_follow_policy(profile: Profile) -> None:
+    """After the profile's settings changed: deletions not sent yet take the policy as it
+    is now — under ``ignore`` they are dropped (held ones included: their request is
+    rejected, the remote contacts kept); under another policy the pending ones act as it
+    says. What a person approved keeps what they approved."""
+    rules = rules_of(profile)
+    records = profile.deletion_records.filter(
+        outcome__in=[DeletionOutcome.PENDING, DeletionOutcome.FAILED, DeletionOutcome.WAITING]
+    ).exclude(request__status=DeletionRequest.Status.APPROVED)
+    if rules.propagates:
+        records.filter(outcome__in=[DeletionOutcome.PENDING, DeletionOutcome.FAILED]).exclude(
+            action=rules.policy
+        ).update(action=rules.policy)
+        return
+    dropped = list(records)
+    if not dropped:
+        return
+    why = "the deletion policy is now ignore"
+    with transaction.atomic():
+        profile.deletion_requests.filter(status=DeletionRequest.Status.WAITING).update(
+            status=DeletionRequest.Status.REJECTED, decided_by=why, decided_at=timezone.now()
+        )
+        _conclude(dropped, DeletionOutcome.REJECTED, why)
+
+
 def _approved(record: DeletionRecord) -> bool:
     return record.request is not None and record.request.status == DeletionRequest.Status.APPROVED
 

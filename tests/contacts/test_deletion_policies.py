@@ -263,3 +263,29 @@ def test_a_pass_cut_short_after_its_deletes_is_finished_by_the_next(world, monke
         DeletionOutcome.GONE
     }
     assert len(world.fa_contacts()) == 3  # the other three untouched
+
+
+def test_deletions_not_sent_follow_a_policy_change(world):
+    people = [world.add_customer() for _ in range(10)]
+    profile = policy(world.profile(), "delete", brake_max=1)
+    exported(world, profile, 10)
+    for person in people[:3]:
+        remove_in_magento(world, person["id"])
+    deletions.magento_deletions_detect(world.store, magento_client(world.store))
+    held = DeletionRequest.objects.get(profile=profile)
+    assert held.status == "waiting"
+    policy(profile, "ignore")  # the merchant changes their mind: nothing is to be deleted
+    held.refresh_from_db()
+    assert (held.status, held.decided_by) == ("rejected", "the deletion policy is now ignore")
+    records = DeletionRecord.objects.filter(profile=profile)
+    assert {r.outcome for r in records} == {DeletionOutcome.REJECTED}
+    assert propagate.deletions_propagate(profile, trigger=RunTrigger.CLI) is None
+    assert fa_deletes(world) == []
+    # Pending ones take a new propagating policy's action.
+    policy(profile, "delete", brake_percent=100)
+    remove_in_magento(world, people[3]["id"])
+    profile.status = False  # noticed while disabled: stays pending
+    profile.save()
+    deletions.magento_deletions_detect(world.store, magento_client(world.store))
+    policy(profile, "hide", brake_percent=100)
+    assert DeletionRecord.objects.get(outcome=DeletionOutcome.PENDING).action == "hide"
