@@ -216,7 +216,7 @@ def _execute(
     _event(run, f"Collected {collected} changed contact(s); {claimable} to process.")
     if run.dry_run:
         for note in ptype.dry_run_notes(profile):  # what else the real run would do
-            _event(run, note)
+            _event(run, note, level="warning")
     if foreground or run.dry_run:
         worker = f"cli:{worker_identity()}"
         while batch_process(run_id=run.pk, worker_id=worker):

@@ -166,6 +166,9 @@ class Command(BaseCommand):
                 )
             for warning in data.get("warnings") or []:
                 self.stdout.write(self.style.WARNING(f"    ! {warning}"))
+        # What else the real run would do (the deletions its policy would send or hold).
+        for event in run.events.filter(entity_id__isnull=True, level="warning").order_by("pk"):
+            self.stdout.write(self.style.WARNING(event.message))
 
     def _print_failures(self, run: Run) -> None:
         for event in run.events.filter(level__in=["error", "warning"]).order_by("pk")[:50]:
