@@ -134,7 +134,7 @@ def magento_deletions() -> int:
 
 
 @shared_task(name="contacts.deletions_propagate", ignore_result=True)
-def deletions_propagate(profile_id: int, trigger: str = RunTrigger.BUTTON) -> None:
+def deletions_propagate(profile_id: int, trigger: str = RunTrigger.APPROVAL) -> None:
     """A profile's deletion pass: after a person approved held deletions (the admin)."""
     from contacts.services.propagate import deletions_propagate as propagate
 

@@ -299,6 +299,7 @@ class RunTrigger(models.TextChoices):
     BUTTON = "button", "Export now"
     CLI = "cli", "Command line"
     WEBHOOK = "webhook", "Webhook"
+    APPROVAL = "approval", "Approval"
 
 
 class RunStatus(models.TextChoices):

@@ -41,7 +41,9 @@ class DeletionReport:
     refused: str = ""  # why nothing was marked
 
 
-def magento_deletions_detect(store: Client, api: MagentoClient) -> DeletionReport:
+def magento_deletions_detect(
+    store: Client, api: MagentoClient, *, trigger: str = "schedule"
+) -> DeletionReport:
     """Compare the store's customer ids with the mirror's; mark what Magento deleted."""
     report = DeletionReport(store=store.name)
     mirror = Customer.objects.filter(store=store)
@@ -68,11 +70,11 @@ def magento_deletions_detect(store: Client, api: MagentoClient) -> DeletionRepor
         return report
     report.deleted = sorted(missing)
     if missing:
-        report.marked = _mark_deleted(store, report.deleted)
+        report.marked = _mark_deleted(store, report.deleted, trigger)
     return report
 
 
-def _mark_deleted(store: Client, magento_ids: list[int]) -> int:
+def _mark_deleted(store: Client, magento_ids: list[int], trigger: str) -> int:
     """Remove the deleted customers from the mirror; each profile's type decides what
     becomes of its contacts for them (:meth:`~profiles.registry.ProfileType.customers_deleted`)."""
     from profiles import registry
@@ -93,19 +95,18 @@ def _mark_deleted(store: Client, magento_ids: list[int]) -> int:
     # the approval brake may hold it). A pass that fails leaves its deletions pending.
     from connectors.errors import ConnectorError
     from contacts.services.propagate import deletions_propagate, rules_of
-    from profiles.models import RunTrigger
 
     for profile in profiles:
         if not rules_of(profile).propagates or profile.client_id is None:
             continue
         try:
-            deletions_propagate(profile, trigger=RunTrigger.SCHEDULE)
+            deletions_propagate(profile, trigger=trigger)
         except ConnectorError as exc:
             logger.warning("profile %s: deletion pass not finished: %s", profile.pk, exc)
     return marked
 
 
-def stores_deletions_detect() -> list[DeletionReport]:
+def stores_deletions_detect(*, trigger: str = "schedule") -> list[DeletionReport]:
     """Every store a profile reads, once (the daily beat task)."""
     from connectors.errors import ConnectorError
     from profiles.services.connections import magento_client
@@ -114,7 +115,7 @@ def stores_deletions_detect() -> list[DeletionReport]:
     stores = Client.objects.filter(source_profiles__isnull=False).distinct().order_by("pk")
     for store in stores:
         try:
-            reports.append(magento_deletions_detect(store, magento_client(store)))
+            reports.append(magento_deletions_detect(store, magento_client(store), trigger=trigger))
         except ConnectorError as exc:  # a pass that did not finish marks nothing
             logger.warning("store %s: deletions not checked: %s", store.pk, exc)
             reports.append(DeletionReport(store=store.name, refused=f"Magento: {exc}"))

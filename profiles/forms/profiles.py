@@ -299,7 +299,10 @@ class ProfileForm(forms.ModelForm):
         rules = propagate.rules_of(self.instance)
         self.fields["deletion_policy"].choices = list(offered.items())  # type: ignore[attr-defined]
         self.fields["deletion_policy"].initial = rules.policy
-        self.fields["deletion_brake_percent"].initial = rules.brake_percent
+        percent = rules.brake_percent
+        self.fields["deletion_brake_percent"].initial = (
+            int(percent) if float(percent).is_integer() else percent
+        )
         self.fields["deletion_brake_max"].initial = rules.brake_max
 
     def _init_alerts(self) -> None:

@@ -45,7 +45,7 @@ class Command(BaseCommand):
         if options["detect"]:
             from contacts.services.deletions import stores_deletions_detect
 
-            for report in stores_deletions_detect():
+            for report in stores_deletions_detect(trigger=RunTrigger.CLI):
                 self.stdout.write(
                     f"{report.store}: {report.listed} customers listed, "
                     f"{len(report.deleted)} deleted in Magento, {report.marked} contacts marked"
@@ -71,7 +71,7 @@ class Command(BaseCommand):
         held = run.scope.get("held")
         if held:
             self.stdout.write(
-                f"Approve with: manage.py deletions --approve {run.scope['request']} "
+                f"Approve with: contactsync deletions --approve {run.scope['request']} "
                 f"(or --reject {run.scope['request']})"
             )
         if run.status == RunStatus.FAILED or run.failed:
@@ -111,5 +111,5 @@ class Command(BaseCommand):
             count = held.records.filter(outcome=DeletionOutcome.WAITING).count()
             self.stdout.write(
                 f"  held {held.pk}: {count} deletions since {held.created_at:%Y-%m-%d %H:%M} — "
-                f"manage.py deletions --approve {held.pk} | --reject {held.pk}"
+                f"contactsync deletions --approve {held.pk} | --reject {held.pk}"
             )
