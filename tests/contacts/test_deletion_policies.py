@@ -56,6 +56,21 @@ def url_of(profile: Profile, customer_id: int) -> str:
     return ContactEntity.objects.get(profile=profile, customer_id=customer_id).remote_id
 
 
+def three_held(world, **settings) -> tuple[Profile, list[dict], DeletionRequest]:
+    """Ten customers exported under "delete" with a brake of 1; three deleted in Magento:
+    the pass that notices them is held."""
+    people = [world.add_customer() for _ in range(10)]
+    profile = policy(world.profile(), "delete", brake_max=1)
+    if settings:
+        profile.settings = {**profile.settings, **settings}
+        profile.save()
+    exported(world, profile, 10)
+    for person in people[:3]:
+        remove_in_magento(world, person["id"])
+    deletions.magento_deletions_detect(world.store, magento_client(world.store))
+    return profile, people, DeletionRequest.objects.get(profile=profile)
+
+
 def test_delete_policy_deletes_and_hides_what_freeagent_keeps(world):
     invoiced = world.fa_seed_contact(
         first_name="Ivo", last_name="Invoiced", email="ivo@example.com", _sim_has_invoices=True
@@ -156,13 +171,7 @@ def test_the_brake_holds_a_mass_deletion_until_approved(world):
 
 
 def test_a_rejected_mass_deletion_keeps_every_contact(world):
-    people = [world.add_customer() for _ in range(10)]
-    profile = policy(world.profile(), "delete", brake_max=1)
-    exported(world, profile, 10)
-    for person in people[:3]:
-        remove_in_magento(world, person["id"])
-    deletions.magento_deletions_detect(world.store, magento_client(world.store))
-    held = DeletionRequest.objects.get(profile=profile)
+    profile, people, held = three_held(world)
     propagate.request_decide(held, approve=False, actor="alice")
     assert propagate.deletions_propagate(profile, trigger=RunTrigger.CLI) is None
     assert fa_deletes(world) == []
@@ -209,14 +218,7 @@ def test_the_policy_round_trips_through_the_config_and_is_checked(world):
 def test_held_deletions_alert_once_and_resolve_once(world, mailoutbox):
     from profiles.services.alerts import alerts_evaluate
 
-    people = [world.add_customer() for _ in range(10)]
-    profile = policy(world.profile(), "delete", brake_max=1)
-    profile.settings = {**profile.settings, "alerts": {"recipients": ["ops@example.com"]}}
-    profile.save()
-    exported(world, profile, 10)
-    for person in people[:3]:
-        remove_in_magento(world, person["id"])
-    deletions.magento_deletions_detect(world.store, magento_client(world.store))
+    three_held(world, alerts={"recipients": ["ops@example.com"]})
     assert alerts_evaluate() == 1
     assert alerts_evaluate() == 0  # told once
     (told,) = mailoutbox
@@ -266,13 +268,7 @@ def test_a_pass_cut_short_after_its_deletes_is_finished_by_the_next(world, monke
 
 
 def test_deletions_not_sent_follow_a_policy_change(world):
-    people = [world.add_customer() for _ in range(10)]
-    profile = policy(world.profile(), "delete", brake_max=1)
-    exported(world, profile, 10)
-    for person in people[:3]:
-        remove_in_magento(world, person["id"])
-    deletions.magento_deletions_detect(world.store, magento_client(world.store))
-    held = DeletionRequest.objects.get(profile=profile)
+    profile, people, held = three_held(world)
     assert held.status == "waiting"
     policy(profile, "ignore")  # the merchant changes their mind: nothing is to be deleted
     held.refresh_from_db()
