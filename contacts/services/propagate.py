@@ -146,6 +146,16 @@ def deletions_mark(profile: Profile, entities: QuerySet[ContactEntity]) -> int:
         return _mark(fresh, text, now)
     target = target_name(profile)
     rows = list(fresh.values_list("pk", "person_key", "email", "remote_id"))
+    # A remote contact another person of the profile is linked to is theirs too (a shared
+    # e-mail rule, a person's choice): never deleted for this one.
+    shared = set(
+        ContactEntity.objects.filter(profile=profile, remote_id__in=[r[3] for r in rows if r[3]])
+        .exclude(pk__in=[r[0] for r in rows])
+        .exclude(status=SyncStatus.SOURCE_DELETED)
+        .values_list("remote_id", flat=True)
+    )
+    kept = [r[0] for r in rows if r[3] and r[3] in shared]
+    rows = [r for r in rows if not (r[3] and r[3] in shared)]
     already = set(
         DeletionRecord.objects.filter(
             profile=profile,
@@ -178,6 +188,12 @@ def deletions_mark(profile: Profile, entities: QuerySet[ContactEntity]) -> int:
         marked += _mark(
             ContactEntity.objects.filter(pk__in=[r[0] for r in rows if not r[3]]),
             f"{noticed}; it was never sent to {target}, so nothing is deleted there.",
+            now,
+        )
+        marked += _mark(
+            ContactEntity.objects.filter(pk__in=kept),
+            f"{noticed}; the {target} contact is kept: another contact of this profile is "
+            "linked to it too.",
             now,
         )
     return marked

@@ -285,3 +285,23 @@ def test_deletions_not_sent_follow_a_policy_change(world):
     deletions.magento_deletions_detect(world.store, magento_client(world.store))
     policy(profile, "hide", brake_percent=100)
     assert DeletionRecord.objects.get(outcome=DeletionOutcome.PENDING).action == "hide"
+
+
+def test_a_contact_another_person_is_linked_to_is_never_deleted(world):
+    ann, bea = world.add_customer(), world.add_customer()
+    profile = policy(world.profile(), "delete", brake_percent=100)
+    exported(world, profile, 2)
+    shared_url = url_of(profile, ann["id"])
+    # Bea was made secondary on Ann's contact (a person's choice): it is hers too.
+    ContactEntity.objects.filter(profile=profile, customer_id=bea["id"]).update(
+        remote_id=shared_url
+    )
+    remove_in_magento(world, ann["id"])
+    world.add_customer()  # (the listing must not be empty)
+    deletions.magento_deletions_detect(world.store, magento_client(world.store))
+    assert fa_deletes(world) == []
+    assert fa_get(world, shared_url).json()["contact"]["status"] == "Active"
+    assert not DeletionRecord.objects.filter(profile=profile).exists()
+    entity = ContactEntity.objects.get(profile=profile, customer_id=ann["id"])
+    assert entity.status == SyncStatus.SOURCE_DELETED
+    assert "another contact of this profile is linked to it too" in entity.message["text"]
