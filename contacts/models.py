@@ -291,9 +291,10 @@ class DeletionRecord(models.Model):
         blank=True,
         related_name="records",
     )
-    entity = models.ForeignKey(
-        ContactEntity, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
-    )
+    # The contact's id, not a foreign key: the record outlives the contact (forget, a
+    # profile started over), and a key would make deleting a profile's 100,000 contacts
+    # one statement naming every one of them (too many for SQLite).
+    entity_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     person_key = models.CharField(max_length=255)
     email = models.TextField(blank=True)
     remote_id = models.CharField(max_length=255)

@@ -560,7 +560,11 @@ def deletion_note(entity: ContactEntity) -> str:
     """The explain page's line for a contact deleted in Magento ("" otherwise)."""
     if entity.status != SyncStatus.SOURCE_DELETED:
         return ""
-    record = DeletionRecord.objects.filter(entity=entity).order_by("-noticed_at", "-pk").first()
+    record = (
+        DeletionRecord.objects.filter(profile_id=entity.profile_id, entity_id=entity.pk)
+        .order_by("-noticed_at", "-pk")
+        .first()
+    )
     rules = rules_of(entity.profile)
     if record is None:
         return f"Deleted in Magento; deletion policy {rules.policy}: the remote contact is kept" + (
