@@ -8,7 +8,7 @@ from typing import Any
 
 from django.db import transaction
 
-from connectors.errors import ConfigurationError, NotFound
+from connectors.errors import ConfigurationError, ConnectorError, NotFound
 from connectors.magento.subscribers import normalise_row
 from contacts.emarsys import config
 from contacts.emarsys.collect import (
@@ -172,7 +172,12 @@ def _customer_refresh(
 
     registry.get(profile.type).customers_deleted(profile, [customer_id])
     if rules_of(profile).propagates:
-        deletions_propagate(profile, trigger=RunTrigger.WEBHOOK)
+        try:
+            deletions_propagate(profile, trigger=RunTrigger.WEBHOOK)
+        except ConnectorError as exc:  # it stays pending: the daily pass sends it
+            logger.warning(
+                "profile=%s deletion of customer %s waits: %s", profile.pk, customer_id, exc
+            )
     return None
 
 
