@@ -31,7 +31,7 @@ from django.utils import timezone
 from connectors.errors import ConnectorError
 from connectors.http import call_with_retries
 from connectors.magento.client import KeysetPager
-from contacts.emarsys.collect import SubscriberIndex, queue_customer, queue_subscriber
+from contacts.emarsys.collect import SubscriberIndex, queue_customers, queue_subscriber
 from contacts.emarsys.mapping import OPT_IN
 from contacts.emarsys.optin import (
     Magento,
@@ -118,7 +118,7 @@ def _customer_flags(
         overlap_seconds=0,
     )
     read = changed = 0
-    index: SubscriberIndex | None = None
+    index = SubscriberIndex(store)
     for page in _pages(iter(pager), CUSTOMER_PAGE):
         read += len(page)
         flags = {
@@ -140,10 +140,8 @@ def _customer_flags(
             customer.source_hash = source_hash(raw)
         with transaction.atomic():
             rows_update(Customer, stale, ["raw", "is_subscribed", "source_hash"])
-        if stale and index is None:
-            index = SubscriberIndex(store)
-        for customer in stale:
-            queue_customer(profile=profile, customer=customer, index=index)
+        if stale:  # one look-up of their subscriptions for the page
+            queue_customers(profile=profile, customers=stale, index=index)
         changed += len(stale)
     return read, changed
 
