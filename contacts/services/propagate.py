@@ -23,7 +23,6 @@ import logging
 import math
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -40,6 +39,7 @@ from contacts.models import (
     DeletionRequest,
 )
 from profiles.models import Profile, QueueStatus, Run, RunEvent, RunStatus, SyncStatus
+from profiles.services.connections import lock_dir
 
 logger = logging.getLogger(__name__)
 
@@ -227,17 +227,11 @@ def deletions_propagate(
     with process_lock(
         f"deletions:{profile.pk}",
         redis_url=settings.REDIS_URL or None,
-        lock_dir=_lock_dir(),
+        lock_dir=lock_dir(),
         timeout=LOCK_WAIT,
         ttl=LOCK_TTL,
     ):
         return _propagate(profile, registry.get(profile.type), trigger, actor)
-
-
-def _lock_dir() -> str:
-    path = Path(settings.VAR_DIR) / "locks"
-    path.mkdir(parents=True, exist_ok=True)
-    return str(path)
 
 
 def _propagate(profile: Profile, ptype: Any, trigger: str, actor: str) -> Run | None:
@@ -260,7 +254,7 @@ def _propagate(profile: Profile, ptype: Any, trigger: str, actor: str) -> Run | 
         threshold, linked = brake_threshold(profile, rules)
         waiting = waiting_request(profile)
         if waiting is not None or len(fresh) > threshold:
-            held = _hold(profile, fresh, waiting, trigger, threshold, linked, rules.policy)
+            held = _hold(profile, fresh, waiting, trigger, threshold, linked, rules)
             fresh = []
     if not approved and not fresh:
         return held
@@ -303,8 +297,9 @@ def _hold(
     trigger: str,
     threshold: int,
     linked: int,
-    policy: str,
+    rules: DeletionRules,
 ) -> Run:
+    policy = rules.policy
     now = timezone.now()
     with transaction.atomic():
         held = waiting or DeletionRequest.objects.create(
@@ -317,8 +312,8 @@ def _hold(
         text = (
             f"Held for approval: {total} deletions in {target_name(profile)} wait for a person "
             f"(the brake lets {held.threshold} through unapproved: the lower of "
-            f"{rules_of(profile).brake_percent:g} % of {held.linked} linked contacts and "
-            f"{rules_of(profile).brake_max})."
+            f"{rules.brake_percent:g} % of {held.linked} linked contacts and "
+            f"{rules.brake_max})."
         )
         ContactEntity.objects.filter(pk__in=[r.entity_id for r in records if r.entity_id]).update(
             message={"text": f"Deleted in Magento; {text}", "deletion_request": held.pk}
@@ -489,7 +484,7 @@ class AlreadyDecided(ValueError):
 
 def request_decide(request: DeletionRequest, *, approve: bool, actor: str) -> DeletionRequest:
     """A person's decision on held deletions. Approved, they are pending again and the
-    next deletion pass (:func:`request_release`, started by the caller) sends them past
+    next deletion pass (:func:`deletions_propagate`, started by the caller) sends them past
     the brake; rejected, the remote contacts are kept and the records say who decided."""
     with transaction.atomic():
         locked = DeletionRequest.objects.select_for_update().get(pk=request.pk)
@@ -511,11 +506,6 @@ def request_decide(request: DeletionRequest, *, approve: bool, actor: str) -> De
         else:
             _conclude(waiting, DeletionOutcome.REJECTED, f"deletion rejected by {actor}")
     return locked
-
-
-def request_release(request: DeletionRequest, *, trigger: str) -> Run | None:
-    """The deletion pass after an approval: the approved ones are sent."""
-    return deletions_propagate(request.profile, trigger=trigger)
 
 
 def waiting_request(profile: Profile) -> DeletionRequest | None:

@@ -30,7 +30,8 @@ def _redis_url() -> str | None:
     return settings.REDIS_URL or None
 
 
-def _lock_dir() -> Path:
+def lock_dir() -> Path:
+    """Where file locks live when there is no Redis (one directory for every lock)."""
     path = Path(settings.VAR_DIR) / "locks"
     path.mkdir(parents=True, exist_ok=True)
     return path
@@ -132,7 +133,7 @@ def freeagent_client(
         save=lambda token: freeagent_token_save(pk, token),
         lock_name=f"freeagent-token:{pk}",
         redis_url=_redis_url(),
-        lock_dir=_lock_dir(),
+        lock_dir=lock_dir(),
     )
     return FreeAgentClient(
         freeagent_base_url(client),
